@@ -1,0 +1,153 @@
+"""Shared surface of every symmetry world: discrete cyclic actions on integer factors.
+
+A concrete world supplies its :class:`~flatland_env.spec.SymmetrySpec`, how to render any
+batch of factor states, and (optionally) how an action moves the state. Everything else,
+action validation, ``info["factors"]``, seeding and the render modes, lives here once.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+from flatland_env.spec import SymmetrySpec
+
+OBS_MODES = ("grey", "rgb")
+
+
+class SymmetryWorld(gym.Env):
+    """A Gymnasium env whose discrete actions generate a known product of cyclic groups."""
+
+    metadata = {"render_modes": ["human", "rgb_array"], "render_fps": 15}
+
+    #: set by subclasses in __init__
+    symmetry: SymmetrySpec
+
+    def __init__(self, frame_size: int, obs_mode: str = "grey", render_mode: str | None = None) -> None:
+        if obs_mode not in OBS_MODES:
+            raise ValueError(f"obs_mode must be one of {OBS_MODES}, got {obs_mode!r}")
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(
+                f"render_mode must be None or one of {self.metadata['render_modes']}, got {render_mode!r}"
+            )
+        self.frame_size = int(frame_size)
+        self.obs_mode = obs_mode
+        self.render_mode = render_mode
+        channels = 1 if obs_mode == "grey" else 3
+        self.observation_space = spaces.Box(0, 255, (frame_size, frame_size, channels), np.uint8)
+        self.action_space = spaces.Discrete(self.symmetry.num_actions)
+        self._factors: np.ndarray | None = None
+        self._window = None
+        self._clock = None
+
+    # -- to be provided by a world --------------------------------------------------
+    def render_states(self, factors: np.ndarray) -> np.ndarray:
+        """Frames of a batch of states: (N, num_factors) int -> (N, H, W, C) uint8."""
+        raise NotImplementedError
+
+    def _transition(self, factors: np.ndarray, action: int) -> np.ndarray:
+        """Next state after ``action``; worlds with a motion model override this."""
+        return self.symmetry.apply(factors, action)
+
+    def _sample_start(self) -> np.ndarray:
+        return self.symmetry.sample_factors(self.np_random, 1)[0]
+
+    # -- gymnasium API ------------------------------------------------------------
+    @property
+    def factors(self) -> np.ndarray:
+        """A copy of the current ground-truth state."""
+        if self._factors is None:
+            raise RuntimeError("call reset() before reading the state")
+        return self._factors.copy()
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        super().reset(seed=seed)
+        options = options or {}
+        unknown = set(options) - {"factors"}
+        if unknown:
+            raise ValueError(f"unknown reset options {sorted(unknown)}; allowed: ['factors']")
+        if "factors" in options:
+            self._factors = self.symmetry.validate_factors(np.asarray(options["factors"]))
+            self._on_set_state()
+        else:
+            self._factors = self._sample_start()
+            self._on_set_state()
+        if self.render_mode == "human":
+            self.render()
+        return self._observe(), {"factors": self._factors.copy()}
+
+    def step(self, action):
+        if self._factors is None:
+            raise RuntimeError("call reset() before step()")
+        a = self._check_action(action)
+        self._factors = self._transition(self._factors, a)
+        if self.render_mode == "human":
+            self.render()
+        info = {"factors": self._factors.copy(), "action_name": self.symmetry.actions[a].name}
+        return self._observe(), 0.0, False, False, info
+
+    def render(self):
+        if self.render_mode is None:
+            gym.logger.warn("render() called without a render_mode; pass render_mode='rgb_array' or 'human'")
+            return None
+        frame = self._frame_rgb()
+        if self.render_mode == "rgb_array":
+            return frame
+        return self._show(frame)
+
+    def close(self) -> None:
+        if self._window is not None:
+            import pygame
+
+            pygame.display.quit()
+            self._window = None
+
+    # -- helpers -------------------------------------------------------------------
+    def _on_set_state(self) -> None:
+        """Hook for worlds that mirror the state in a simulator."""
+
+    def _observe(self) -> np.ndarray:
+        frame = self.render_states(self._factors[None])[0]
+        return self._to_obs_mode(frame)
+
+    def _to_obs_mode(self, frame: np.ndarray) -> np.ndarray:
+        if self.obs_mode == "rgb" and frame.shape[-1] == 1:
+            return np.repeat(frame, 3, axis=-1)
+        return frame
+
+    def _frame_rgb(self) -> np.ndarray:
+        frame = self.render_states(self.factors[None])[0]
+        return np.repeat(frame, 3, axis=-1) if frame.shape[-1] == 1 else frame.copy()
+
+    def _check_action(self, action) -> int:
+        if isinstance(action, np.ndarray) and action.shape == ():
+            action = action.item()
+        if isinstance(action, (bool, np.bool_)) or not isinstance(action, (int, np.integer)):
+            raise ValueError(
+                f"action must be an integer in [0, {self.action_space.n}) "
+                f"({', '.join(self.symmetry.action_names)}), got {action!r} of type {type(action).__name__}"
+            )
+        if not 0 <= int(action) < self.action_space.n:
+            raise ValueError(
+                f"action must be in [0, {self.action_space.n}) "
+                f"({', '.join(f'{i}={n}' for i, n in enumerate(self.symmetry.action_names))}), got {action}"
+            )
+        return int(action)
+
+    def _show(self, frame: np.ndarray, scale: int = 8) -> None:
+        import pygame
+
+        size = (frame.shape[1] * scale, frame.shape[0] * scale)
+        if self._window is None:
+            pygame.display.init()
+            self._window = pygame.display.set_mode(size)
+            pygame.display.set_caption(type(self).__name__)
+            self._clock = pygame.time.Clock()
+        surf = pygame.surfarray.make_surface(np.ascontiguousarray(frame.transpose(1, 0, 2)))
+        self._window.blit(pygame.transform.scale(surf, size), (0, 0))
+        pygame.event.pump()
+        pygame.display.flip()
+        self._clock.tick(self.metadata["render_fps"])

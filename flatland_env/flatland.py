@@ -1,0 +1,171 @@
+"""FlatLand: a disc on a torus of lattice positions, the world of Painter et al. (2020).
+
+Description:
+    A white disc of radius 15 px moves on a black 64x64 frame. Each axis has 33 lattice
+    positions (disc centres 16..48 px); an action moves the disc 5 px along one axis,
+    modulo 33, so at the edge it jumps to the other side as in the original generator.
+    Since gcd(5, 33) = 1 each action generates C_33, and the world's group is
+    C_33 x C_33 acting freely on its 1,089 states, exactly, on states and on pixels.
+
+Motion:
+    The disc is a pymunk body; an action sets its velocity so that it travels one step
+    over ``substeps`` physics sub-steps. The result is snapped to the lattice (and
+    wrapped), so float drift can never break the group law.
+
+Action Space:
+    ``Discrete(4)``: 0 left, 1 right, 2 up, 3 down.
+
+Observation Space:
+    ``Box(0, 255, (64, 64, 1), uint8)`` (grey, as the paper used), or
+    ``(64, 64, 3)`` with ``obs_mode="rgb"``. Pixels are exactly 0 or 255 (aliased disc).
+
+Rewards:
+    Always 0: this is a world to learn representations in, not a task.
+
+Starting State:
+    A uniformly random lattice position, drawn from the ``reset(seed=...)`` generator,
+    or the one given by ``reset(options={"factors": [x, y]})``.
+
+Episode End:
+    Never terminates; truncated after ``max_episode_steps`` (default 1000) by the
+    registration's TimeLimit.
+
+Ground truth:
+    ``info["factors"] = [x, y]`` lattice indices; ``env.unwrapped.symmetry`` is the spec.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import pymunk
+
+from flatland_env.base import SymmetryWorld
+from flatland_env.spec import ActionEffect, SymmetrySpec
+
+
+def flatland_spec(grid_size: int = 33, step: int = 5) -> SymmetrySpec:
+    """The C_n x C_n spec of FlatLand with a given lattice size and step."""
+    return SymmetrySpec(
+        factor_names=("x", "y"),
+        factor_sizes=(grid_size, grid_size),
+        actions=(
+            ActionEffect("left", 0, -step),
+            ActionEffect("right", 0, step),
+            ActionEffect("up", 1, -step),
+            ActionEffect("down", 1, step),
+        ),
+    )
+
+
+def render_flatland_frames(grid_size: int, radius: int, frame_size: int) -> np.ndarray:
+    """All n x n frames, indexed [x, y] -> (H, W, 1) uint8, drawn with pygame (aliased)."""
+    import pygame
+
+    lo = lattice_origin(grid_size, frame_size)
+    surf = pygame.Surface((frame_size, frame_size))
+    # Every frame is a translate of one disc stamp; draw the stamp once, shift it n*n times.
+    surf.fill((0, 0, 0))
+    c = frame_size // 2
+    pygame.draw.circle(surf, (255, 255, 255), (c, c), radius)
+    stamp = pygame.surfarray.array_red(surf).T  # (H, W), rows = y
+    ys, xs = np.nonzero(stamp)
+    dy, dx = ys - c, xs - c
+    frames = np.zeros((grid_size, grid_size, frame_size, frame_size, 1), np.uint8)
+    for ix in range(grid_size):
+        for iy in range(grid_size):
+            frames[ix, iy, lo + iy + dy, lo + ix + dx, 0] = 255
+    return frames
+
+
+def lattice_origin(grid_size: int, frame_size: int) -> int:
+    """Pixel centre of lattice index 0: the lattice is centred in the frame (16 for 33/64)."""
+    return (frame_size - (grid_size - 1)) // 2
+
+
+class FlatLandEnv(SymmetryWorld):
+    """FlatLand as a Gymnasium env; see the module docstring for the full description."""
+
+    def __init__(
+        self,
+        grid_size: int = 33,
+        step: int = 5,
+        radius: int = 15,
+        frame_size: int = 64,
+        obs_mode: str = "grey",
+        substeps: int = 4,
+        render_mode: str | None = None,
+    ) -> None:
+        validate_flatland_params(grid_size, step, radius, frame_size)
+        if not isinstance(substeps, int) or substeps < 1:
+            raise ValueError(f"substeps must be an integer >= 1, got {substeps!r}")
+        self.grid_size, self.step_size, self.radius, self.substeps = grid_size, step, radius, substeps
+        self.symmetry = flatland_spec(grid_size, step)
+        super().__init__(frame_size, obs_mode, render_mode)
+        self._frames = _frame_cache(grid_size, radius, frame_size)
+        self._space = pymunk.Space()
+        self._body = pymunk.Body(1.0, float("inf"))
+        self._space.add(self._body)
+        self._directions = np.array(
+            [(np.sign(a.step) if a.factor == 0 else 0, np.sign(a.step) if a.factor == 1 else 0)
+             for a in self.symmetry.actions], dtype=float,
+        )
+        self._dt = 1.0 / substeps
+
+    def render_states(self, factors: np.ndarray) -> np.ndarray:
+        f = self.symmetry.validate_factors(factors)
+        return self._frames[f[..., 0], f[..., 1]]
+
+    def _observe(self) -> np.ndarray:
+        frame = self._frames[self._factors[0], self._factors[1]]
+        return np.repeat(frame, 3, axis=-1) if self.obs_mode == "rgb" else frame.copy()
+
+    def _on_set_state(self) -> None:
+        self._body.position = (float(self._factors[0]), float(self._factors[1]))
+        self._body.velocity = (0.0, 0.0)
+
+    def _transition(self, factors: np.ndarray, action: int) -> np.ndarray:
+        # Travel |step| lattice units in one unit of time, over `substeps` physics steps.
+        dx, dy = self._directions[action] * abs(self.symmetry.actions[action].step)
+        self._body.velocity = (dx, dy)
+        for _ in range(self.substeps):
+            self._space.step(self._dt)
+        x, y = self._body.position
+        n = self.grid_size
+        snapped = np.array([round(x) % n, round(y) % n], dtype=np.int64)
+        self._body.position = (float(snapped[0]), float(snapped[1]))
+        self._body.velocity = (0.0, 0.0)
+        return snapped
+
+
+def validate_flatland_params(grid_size: int, step: int, radius: int, frame_size: int) -> None:
+    """Raise ValueError naming the allowed range of any bad FlatLand parameter."""
+    for name, v in (("grid_size", grid_size), ("step", step), ("radius", radius), ("frame_size", frame_size)):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+            raise ValueError(f"{name} must be an integer, got {v!r}")
+    if grid_size < 2:
+        raise ValueError(f"grid_size must be >= 2, got {grid_size}")
+    if not 1 <= step < grid_size:
+        raise ValueError(f"step must be in [1, grid_size={grid_size}), got {step}")
+    if radius < 1:
+        raise ValueError(f"radius must be >= 1, got {radius}")
+    if frame_size < grid_size:
+        raise ValueError(f"frame_size must be >= grid_size={grid_size}, got {frame_size}")
+    lo = lattice_origin(grid_size, frame_size)
+    hi = lo + grid_size - 1
+    max_radius = min(lo, frame_size - hi)
+    if radius > max_radius:
+        raise ValueError(
+            f"radius {radius} is too large: with frame_size={frame_size} and grid_size={grid_size} "
+            f"the disc centres span {lo}..{hi} px, so the disc stays wholly visible only for "
+            f"radius <= {max_radius}"
+        )
+
+
+@functools.lru_cache(maxsize=8)
+def _frame_cache(grid_size: int, radius: int, frame_size: int) -> np.ndarray:
+    """Read-only frames shared by envs with the same geometry (a frame is a pure function of state)."""
+    frames = render_flatland_frames(grid_size, radius, frame_size)
+    frames.setflags(write=False)
+    return frames
