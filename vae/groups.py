@@ -1,0 +1,169 @@
+"""Group representations on latent planes (PAPER.md section 3).
+
+The latent vector is split into L/2 planes. For each plane and each symbol of a group
+structure there is one learnable representation, so there are (L/2) * len(structure)
+latent actions, indexed ``plane * len(structure) + symbol``:
+
+- ``c+`` / ``c-`` / ``c``: a cyclic representation, a rotation by a learnable angle on its
+  plane (``c+`` starts at U(0, 1), ``c-`` at -U(0, 1), ``c`` at U(-1, 1));
+- ``free``: a free 2x2 block on its plane, with a penalty |det - 1| keeping it volume-preserving;
+- ``id``: the identity;
+- ``ref``: a fixed reflection of the plane.
+
+An optional learnable change of basis C gives rho'(a) = C^-1 rho(a) C.
+"""
+
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+
+import numpy as np
+import torch
+from torch import nn
+
+SYMBOLS = ("c+", "c-", "c", "free", "id", "ref")
+CYCLIC = ("c+", "c-", "c")
+
+
+class GroupRepresentation(nn.Module):
+    """A learnable representation rho: latent actions -> (L, L) matrices."""
+
+    def __init__(
+        self,
+        latent_size: int = 4,
+        structure: tuple[str, ...] | list[str] = ("c+", "c-"),
+        change_of_basis: bool = False,
+        angle_grad_clip: float = 10.0,
+        generator: torch.Generator | None = None,
+    ) -> None:
+        super().__init__()
+        if isinstance(latent_size, bool) or not isinstance(latent_size, int) or latent_size < 2 or latent_size % 2:
+            raise ValueError(f"latent_size must be an even integer >= 2, got {latent_size!r}")
+        structure = tuple(structure)
+        if not structure:
+            raise ValueError(f"structure must name at least one symbol from {SYMBOLS}")
+        bad = [s for s in structure if s not in SYMBOLS]
+        if bad:
+            raise ValueError(f"unknown group structure symbols {bad}; allowed: {SYMBOLS}")
+        self.latent_size = latent_size
+        self.structure = structure
+        self.num_planes = latent_size // 2
+        self.num_actions = self.num_planes * len(structure)
+        plane, symbol = zip(*[(p, s) for p in range(self.num_planes) for s in structure])
+        self.register_buffer("plane_of", torch.tensor(plane), persistent=False)
+        self.action_symbols = tuple(symbol)
+
+        u = torch.rand(self.num_actions, generator=generator)
+        init = torch.zeros(self.num_actions)
+        for i, s in enumerate(symbol):
+            init[i] = {"c+": u[i], "c-": -u[i], "c": 2 * u[i] - 1}.get(s, 0.0)
+        self.angles = nn.Parameter(init)
+        if angle_grad_clip > 0:
+            self.angles.register_hook(lambda g: g.clamp(-angle_grad_clip, angle_grad_clip))
+        self.free_blocks = nn.Parameter(torch.eye(2).repeat(self.num_actions, 1, 1))
+        mask = torch.tensor([s in CYCLIC for s in symbol])
+        self.register_buffer("cyclic_mask", mask, persistent=False)
+        self.register_buffer("free_mask", torch.tensor([s == "free" for s in symbol]), persistent=False)
+        self.register_buffer("ref_mask", torch.tensor([s == "ref" for s in symbol]), persistent=False)
+        self.change_of_basis = nn.Parameter(torch.eye(latent_size)) if change_of_basis else None
+
+    def blocks(self) -> torch.Tensor:
+        """The 2x2 block each action applies to its plane, (A, 2, 2)."""
+        c, s = torch.cos(self.angles), torch.sin(self.angles)
+        rot = torch.stack([torch.stack([c, -s], -1), torch.stack([s, c], -1)], -2)
+        eye = torch.eye(2, device=rot.device).expand_as(rot)
+        ref = torch.tensor([[1.0, 0.0], [0.0, -1.0]], device=rot.device).expand_as(rot)
+        out = torch.where(self.cyclic_mask[:, None, None], rot, eye)
+        out = torch.where(self.free_mask[:, None, None], self.free_blocks, out)
+        return torch.where(self.ref_mask[:, None, None], ref, out)
+
+    def matrices(self) -> torch.Tensor:
+        """rho(a) for every latent action, (A, L, L)."""
+        a, L = self.num_actions, self.latent_size
+        m = torch.eye(L, device=self.angles.device).repeat(a, 1, 1)
+        idx = torch.arange(a, device=m.device)
+        p0 = 2 * self.plane_of
+        b = self.blocks()
+        for i in range(2):
+            for j in range(2):
+                m[idx, p0 + i, p0 + j] = b[:, i, j]
+        if self.change_of_basis is not None:
+            c = self.change_of_basis
+            m = torch.linalg.solve(c, m @ c)
+        return m
+
+    def forward(self, z: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        """Apply rho(actions[i]) to z[i] for a batch, as one batched matmul."""
+        if actions.dtype not in (torch.int64, torch.int32) or actions.ndim != 1 or actions.shape[0] != z.shape[0]:
+            raise ValueError(
+                f"actions must be a 1-D integer tensor with one entry per latent, got {tuple(actions.shape)} "
+                f"{actions.dtype} for z of shape {tuple(z.shape)}"
+            )
+        if actions.numel() and (actions.min() < 0 or actions.max() >= self.num_actions):
+            raise ValueError(f"latent actions must be in [0, {self.num_actions})")
+        return torch.bmm(self.matrices()[actions], z.unsqueeze(-1)).squeeze(-1)
+
+    def apply_all(self, z: torch.Tensor) -> torch.Tensor:
+        """rho(a) z for every action at once, (B, A, L)."""
+        return torch.einsum("aij,bj->bai", self.matrices(), z)
+
+    def penalty(self) -> torch.Tensor:
+        """|det - 1| summed over free blocks (0 when there are none)."""
+        if not bool(self.free_mask.any()):
+            return self.angles.new_zeros(())
+        return (torch.linalg.det(self.free_blocks[self.free_mask]) - 1).abs().sum()
+
+    def angle_table(self) -> list[dict]:
+        """Readable angles: per action its plane, symbol, angle and the group order it realises."""
+        rows = []
+        for i, (p, s) in enumerate(zip(self.plane_of.tolist(), self.action_symbols)):
+            theta = float(self.angles[i].detach()) if s in CYCLIC else float("nan")
+            rows.append(
+                {
+                    "action": i,
+                    "plane": p,
+                    "symbol": s,
+                    "angle": theta,
+                    "realised_order": realised_order(theta) if s in CYCLIC else None,
+                    "naive_order_2pi_over_theta": (2 * math.pi / abs(theta)) if s in CYCLIC and theta else None,
+                }
+            )
+        return rows
+
+
+def realised_order(theta: float, tol: float = 0.02, max_order: int = 100) -> int | None:
+    """Smallest m <= max_order with m * theta = 0 mod 2*pi within tol (radians), else None.
+
+    This is the order of the cyclic group the rotation generates; it is *not* 2*pi/theta in
+    general (e.g. 2*pi*5/33 has order 33 though 2*pi/theta = 6.6).
+    """
+    if not math.isfinite(theta):
+        return None
+    for m in range(1, max_order + 1):
+        r = math.remainder(m * theta, 2 * math.pi)
+        if abs(r) <= tol:
+            return m
+    return None
+
+
+def faithful_angles(n: int) -> np.ndarray:
+    """All angles 2*pi*k/n in (0, pi] with gcd(k, n) = 1 (faithful reps of C_n, up to sign)."""
+    if n < 1:
+        raise ValueError(f"cycle order n must be >= 1, got {n}")
+    ks = np.array([k for k in range(1, n // 2 + 1) if math.gcd(k, n) == 1] or [0])
+    return 2 * np.pi * ks / n
+
+
+def nearest_faithful_angle(theta: float, n: int) -> dict:
+    """The angle 2*pi*k/n (gcd(k, n) = 1) nearest to |theta| (mod 2*pi, folded to [0, pi]).
+
+    Returns k, the angle and the absolute error in radians.
+    """
+    if n < 1:
+        raise ValueError(f"cycle order n must be >= 1, got {n}")
+    folded = abs(math.remainder(theta, 2 * math.pi))
+    cands = faithful_angles(n)
+    i = int(np.argmin(np.abs(cands - folded)))
+    k = int(Fraction(float(cands[i]) / (2 * math.pi)).limit_denominator(n).numerator) if n > 1 else 0
+    return {"k": k, "angle": float(cands[i]), "error": float(abs(cands[i] - folded))}

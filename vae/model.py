@@ -1,0 +1,90 @@
+"""The VAE / beta-VAE and its loss (PAPER.md section 2).
+
+Loss per batch: sum over pixels of (sigmoid(logits) - x)^2, batch-averaged, plus
+beta * KL(q(z|x) || N(0, I)) summed over latent dims and batch-averaged. With a capacity
+C > 0 the KL term becomes beta * |KL - C * min(1, step / leadin)| (Burgess et al. 2018).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from vae.nets import Decoder, Encoder
+
+
+@dataclass
+class VAEOutput:
+    logits: torch.Tensor
+    mu: torch.Tensor
+    logvar: torch.Tensor
+    z: torch.Tensor
+
+
+class VAE(nn.Module):
+    """Encoder + decoder with the reparameterisation trick (mean at evaluation)."""
+
+    def __init__(
+        self,
+        in_channels: int = 1,
+        latent_size: int = 4,
+        channels: tuple[int, ...] = (32, 32, 32, 32),
+        hidden: int = 256,
+        frame_size: int = 64,
+        output_selu: bool = False,
+    ) -> None:
+        super().__init__()
+        self.latent_size = latent_size
+        self.encoder = Encoder(in_channels, latent_size, channels, hidden, frame_size, output_selu)
+        self.decoder = Decoder(in_channels, latent_size, tuple(reversed(channels)), hidden, frame_size)
+
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.encoder(x)
+
+    def sample(self, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+        if not self.training:
+            return mu
+        return mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        return self.decoder(z)
+
+    def forward(self, x: torch.Tensor) -> VAEOutput:
+        mu, logvar = self.encode(x)
+        z = self.sample(mu, logvar)
+        return VAEOutput(self.decode(z), mu, logvar, z)
+
+
+def reconstruction_loss(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """Sum over pixels of (sigmoid(logits) - x)^2, averaged over the batch."""
+    return (torch.sigmoid(logits.float()) - x).pow(2).flatten(1).sum(1).mean()
+
+
+def kl_divergence(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """KL(N(mu, exp(logvar)) || N(0, I)), summed over latent dims, batch-averaged."""
+    return (-0.5 * (1 + logvar - mu.pow(2) - logvar.exp())).sum(1).mean()
+
+
+def vae_loss(
+    out: VAEOutput,
+    x: torch.Tensor,
+    beta: float = 1.0,
+    capacity: float = 0.0,
+    capacity_leadin: int = 1,
+    step: int = 0,
+) -> dict[str, torch.Tensor]:
+    """The (beta-)VAE loss, optionally with KL capacity annealing; returns its parts."""
+    if beta < 0:
+        raise ValueError(f"beta must be >= 0, got {beta}")
+    if capacity < 0 or capacity_leadin < 1:
+        raise ValueError(f"capacity must be >= 0 and capacity_leadin >= 1, got {capacity}, {capacity_leadin}")
+    recon = reconstruction_loss(out.logits, x)
+    kl = kl_divergence(out.mu.float(), out.logvar.float())
+    if capacity > 0:
+        c = capacity * min(1.0, step / capacity_leadin)
+        kl_term = beta * (kl - c).abs()
+    else:
+        kl_term = beta * kl
+    return {"loss": recon + kl_term, "recon": recon, "kl": kl}

@@ -1,0 +1,94 @@
+"""Encoder and decoder of the backbone VAE (Painter et al. 2020, section 2 of PAPER.md).
+
+Four k4 s2 p1 convolutions down to 4x4, two hidden FC layers, and a linear head for the
+mean and log-variance; the decoder mirrors it with transposed convolutions and outputs
+logits. Widths are configurable (noisy-data variants double the middle convolutions).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def _check_positive(**values: int) -> None:
+    for name, v in values.items():
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise ValueError(f"{name} must be a positive integer, got {v!r}")
+
+
+class Encoder(nn.Module):
+    """x (B, C, 64, 64) -> (mu, logvar), each (B, latent_size).
+
+    ``output_selu`` reproduces the original's SELU on the output layer; it floors the means
+    at -1.758 and flattens the latent circles, so it is off by default (PAPER.md 5).
+    """
+
+    def __init__(
+        self,
+        in_channels: int = 1,
+        latent_size: int = 4,
+        channels: tuple[int, ...] = (32, 32, 32, 32),
+        hidden: int = 256,
+        frame_size: int = 64,
+        output_selu: bool = False,
+    ) -> None:
+        super().__init__()
+        _check_positive(in_channels=in_channels, latent_size=latent_size, hidden=hidden, frame_size=frame_size)
+        if len(channels) < 1 or any(int(c) < 1 for c in channels):
+            raise ValueError(f"channels must be a non-empty sequence of positive ints, got {channels!r}")
+        if frame_size % (2 ** len(channels)) != 0:
+            raise ValueError(f"frame_size {frame_size} must be divisible by 2**{len(channels)} (one halving per conv)")
+        layers: list[nn.Module] = []
+        c_in = in_channels
+        for c in channels:
+            layers += [nn.Conv2d(c_in, c, 4, 2, 1), nn.SELU()]
+            c_in = c
+        self.convs = nn.Sequential(*layers)
+        side = frame_size // 2 ** len(channels)
+        self.fc = nn.Sequential(
+            nn.Flatten(), nn.Linear(c_in * side * side, hidden), nn.SELU(), nn.Linear(hidden, hidden), nn.SELU()
+        )
+        self.head = nn.Linear(hidden, 2 * latent_size)
+        self.output_act = nn.SELU() if output_selu else nn.Identity()
+        self.latent_size = latent_size
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h = self.output_act(self.head(self.fc(self.convs(x))))
+        mu, logvar = h.chunk(2, dim=-1)
+        return mu, logvar
+
+
+class Decoder(nn.Module):
+    """z (B, latent_size) -> logits (B, C, 64, 64)."""
+
+    def __init__(
+        self,
+        out_channels: int = 1,
+        latent_size: int = 4,
+        channels: tuple[int, ...] = (32, 32, 32, 32),
+        hidden: int = 256,
+        frame_size: int = 64,
+    ) -> None:
+        super().__init__()
+        _check_positive(out_channels=out_channels, latent_size=latent_size, hidden=hidden, frame_size=frame_size)
+        if frame_size % (2 ** len(channels)) != 0:
+            raise ValueError(f"frame_size {frame_size} must be divisible by 2**{len(channels)}")
+        self.side = frame_size // 2 ** len(channels)
+        self.c0 = channels[0]
+        self.fc = nn.Sequential(
+            nn.Linear(latent_size, hidden), nn.SELU(), nn.Linear(hidden, self.c0 * self.side * self.side), nn.SELU()
+        )
+        layers: list[nn.Module] = []
+        outs = list(channels[1:]) + [out_channels]
+        c_in = self.c0
+        for i, c in enumerate(outs):
+            layers.append(nn.ConvTranspose2d(c_in, c, 4, 2, 1))
+            if i < len(outs) - 1:
+                layers.append(nn.SELU())
+            c_in = c
+        self.deconvs = nn.Sequential(*layers)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        h = self.fc(z).view(-1, self.c0, self.side, self.side).contiguous(memory_format=torch.channels_last)
+        return self.deconvs(h)
