@@ -18,6 +18,26 @@ from flatland_env.spec import SymmetrySpec
 OBS_MODES = ("grey", "rgb")
 
 
+def check_obs_mode(obs_mode: str) -> str:
+    """Return ``obs_mode`` or raise a ValueError naming the allowed modes."""
+    if obs_mode not in OBS_MODES:
+        raise ValueError(f"obs_mode must be one of {OBS_MODES}, got {obs_mode!r}")
+    return obs_mode
+
+
+def observation_space(frame_size: int, obs_mode: str) -> spaces.Box:
+    """The uint8 HWC frame space of one world: 1 channel for grey, 3 for rgb."""
+    channels = 1 if check_obs_mode(obs_mode) == "grey" else 3
+    return spaces.Box(0, 255, (frame_size, frame_size, channels), np.uint8)
+
+
+def to_obs_mode(frames: np.ndarray, obs_mode: str) -> np.ndarray:
+    """Frames (..., H, W, 1 or 3) as the observations of ``obs_mode`` (grey repeated for rgb)."""
+    if obs_mode == "rgb" and frames.shape[-1] == 1:
+        return np.repeat(frames, 3, axis=-1)
+    return frames
+
+
 class SymmetryWorld(gym.Env):
     """A Gymnasium env whose discrete actions generate a known product of cyclic groups."""
 
@@ -27,8 +47,7 @@ class SymmetryWorld(gym.Env):
     symmetry: SymmetrySpec
 
     def __init__(self, frame_size: int, obs_mode: str = "grey", render_mode: str | None = None) -> None:
-        if obs_mode not in OBS_MODES:
-            raise ValueError(f"obs_mode must be one of {OBS_MODES}, got {obs_mode!r}")
+        check_obs_mode(obs_mode)
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(
                 f"render_mode must be None or one of {self.metadata['render_modes']}, got {render_mode!r}"
@@ -36,8 +55,7 @@ class SymmetryWorld(gym.Env):
         self.frame_size = int(frame_size)
         self.obs_mode = obs_mode
         self.render_mode = render_mode
-        channels = 1 if obs_mode == "grey" else 3
-        self.observation_space = spaces.Box(0, 255, (frame_size, frame_size, channels), np.uint8)
+        self.observation_space = observation_space(self.frame_size, obs_mode)
         self.action_space = spaces.Discrete(self.symmetry.num_actions)
         self._factors: np.ndarray | None = None
         self._window = None
@@ -111,12 +129,7 @@ class SymmetryWorld(gym.Env):
 
     def _observe(self) -> np.ndarray:
         frame = self.render_states(self._factors[None])[0]
-        return self._to_obs_mode(frame)
-
-    def _to_obs_mode(self, frame: np.ndarray) -> np.ndarray:
-        if self.obs_mode == "rgb" and frame.shape[-1] == 1:
-            return np.repeat(frame, 3, axis=-1)
-        return frame
+        return to_obs_mode(frame, self.obs_mode)
 
     def _frame_rgb(self) -> np.ndarray:
         frame = self.render_states(self.factors[None])[0]

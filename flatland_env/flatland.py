@@ -97,21 +97,12 @@ class FlatLandEnv(SymmetryWorld):
         substeps: int = 4,
         render_mode: str | None = None,
     ) -> None:
-        validate_flatland_params(grid_size, step, radius, frame_size)
-        if not isinstance(substeps, int) or substeps < 1:
-            raise ValueError(f"substeps must be an integer >= 1, got {substeps!r}")
+        validate_flatland_params(grid_size, step, radius, frame_size, substeps)
         self.grid_size, self.step_size, self.radius, self.substeps = grid_size, step, radius, substeps
         self.symmetry = flatland_spec(grid_size, step)
         super().__init__(frame_size, obs_mode, render_mode)
         self._frames = _frame_cache(grid_size, radius, frame_size)
-        self._space = pymunk.Space()
-        self._body = pymunk.Body(1.0, float("inf"))
-        self._space.add(self._body)
-        self._directions = np.array(
-            [(np.sign(a.step) if a.factor == 0 else 0, np.sign(a.step) if a.factor == 1 else 0)
-             for a in self.symmetry.actions], dtype=float,
-        )
-        self._dt = 1.0 / substeps
+        self._motion = LatticeMotion(self.symmetry, 1, substeps)
 
     def render_states(self, factors: np.ndarray) -> np.ndarray:
         f = self.symmetry.validate_factors(factors)
@@ -122,32 +113,72 @@ class FlatLandEnv(SymmetryWorld):
         return np.repeat(frame, 3, axis=-1) if self.obs_mode == "rgb" else frame.copy()
 
     def _on_set_state(self) -> None:
-        self._body.position = (float(self._factors[0]), float(self._factors[1]))
-        self._body.velocity = (0.0, 0.0)
+        self._motion.place(np.zeros(1, np.int64), self._factors[None])
 
     def _transition(self, factors: np.ndarray, action: int) -> np.ndarray:
-        # Travel |step| lattice units in one unit of time, over `substeps` physics steps.
-        dx, dy = self._directions[action] * abs(self.symmetry.actions[action].step)
-        self._body.velocity = (dx, dy)
-        for _ in range(self.substeps):
+        return self._motion.move(np.array([action]))[0]
+
+
+class LatticeMotion:
+    """N pymunk bodies on the torus of a lattice spec, shared by the single and vector envs.
+
+    Each body is a point mass with no shape (no collisions). An action sets its body's
+    velocity to travel the action's step along its factor in one unit of time, over
+    ``substeps`` physics steps; the end position is snapped to the lattice modulo the
+    factor size, so float drift can never break the group law.
+    """
+
+    def __init__(self, spec: SymmetrySpec, num_bodies: int, substeps: int) -> None:
+        if spec.num_factors != 2:
+            raise ValueError(f"LatticeMotion moves bodies in 2-D, got a spec with {spec.num_factors} factors")
+        self._space = pymunk.Space()
+        self._bodies = [pymunk.Body(1.0, float("inf")) for _ in range(num_bodies)]
+        self._space.add(*self._bodies)
+        velocity = [[0.0, 0.0] for _ in spec.actions]
+        for v, a in zip(velocity, spec.actions):
+            v[a.factor] = float(a.step)
+        self._velocity = [tuple(v) for v in velocity]
+        self._sizes = spec.factor_sizes
+        self._substeps, self._dt = substeps, 1.0 / substeps
+
+    def place(self, bodies: np.ndarray, factors: np.ndarray) -> None:
+        """Put the given bodies at rest on the given lattice points, (len(bodies), 2)."""
+        for i, (x, y) in zip(bodies.tolist(), np.asarray(factors).tolist()):
+            self._bodies[i].position = (float(x), float(y))
+            self._bodies[i].velocity = (0.0, 0.0)
+
+    def move(self, actions: np.ndarray) -> np.ndarray:
+        """Move body i by action ``actions[i]`` through pymunk; return the snapped (N, 2) int64 states."""
+        # Plain Python over the bodies: pymunk is per-body anyway, and for N <= ~100 this
+        # beats numpy's per-call overhead.
+        for body, a in zip(self._bodies, actions.tolist()):
+            body.velocity = self._velocity[a]
+        for _ in range(self._substeps):
             self._space.step(self._dt)
-        x, y = self._body.position
-        n = self.grid_size
-        snapped = np.array([round(x) % n, round(y) % n], dtype=np.int64)
-        self._body.position = (float(snapped[0]), float(snapped[1]))
-        self._body.velocity = (0.0, 0.0)
-        return snapped
+        nx, ny = self._sizes
+        snapped = []
+        for body in self._bodies:
+            x, y = body.position
+            sx, sy = round(x) % nx, round(y) % ny
+            if sx != x or sy != y:  # wrapped, or drifted off the lattice
+                body.position = (float(sx), float(sy))
+            snapped.append((sx, sy))
+        return np.array(snapped, dtype=np.int64)
 
 
-def validate_flatland_params(grid_size: int, step: int, radius: int, frame_size: int) -> None:
+def validate_flatland_params(grid_size: int, step: int, radius: int, frame_size: int, substeps: int = 4) -> None:
     """Raise ValueError naming the allowed range of any bad FlatLand parameter."""
-    for name, v in (("grid_size", grid_size), ("step", step), ("radius", radius), ("frame_size", frame_size)):
+    checked = (("grid_size", grid_size), ("step", step), ("radius", radius), ("frame_size", frame_size),
+               ("substeps", substeps))
+    for name, v in checked:
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
             raise ValueError(f"{name} must be an integer, got {v!r}")
     if grid_size < 2:
         raise ValueError(f"grid_size must be >= 2, got {grid_size}")
     if not 1 <= step < grid_size:
         raise ValueError(f"step must be in [1, grid_size={grid_size}), got {step}")
+    if substeps < 1:
+        raise ValueError(f"substeps must be >= 1, got {substeps}")
     if radius < 1:
         raise ValueError(f"radius must be >= 1, got {radius}")
     if frame_size < grid_size:

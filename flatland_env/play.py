@@ -1,0 +1,157 @@
+"""Play any registered world by hand: one env step per key press, ground truth on screen.
+
+The key map is built from the spec's action names: arrow keys where the names are
+left/right/up/down, number keys 1..9 (then letters) otherwise. R resets, Esc quits.
+A scripted key sequence (``keys``) drives the same event loop headless, for tests.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+
+from flatland_env.spec import SymmetrySpec
+
+ARROWS = {"left": "left", "right": "right", "up": "up", "down": "down"}
+FALLBACK_KEYS = "123456789abcdfghijklmnopqstuvwxyz"  # no r (reset)
+PANEL_WIDTH, FONT_SIZE, LINE = 260, 22, 20
+
+
+@dataclass(frozen=True)
+class PlayResult:
+    """What a session did: for scripted runs and tests."""
+
+    steps: int  # env steps taken in total
+    resets: int  # resets by R (and after truncation)
+    factors: tuple[int, ...]  # ground truth at the end
+    last_action: str | None
+    frames: int  # frames drawn
+
+
+def key_names(spec: SymmetrySpec) -> list[str]:
+    """One pygame key name per action: arrows for left/right/up/down, else 1..9 then letters."""
+    names = list(spec.action_names)
+    if set(names) <= set(ARROWS):
+        return [ARROWS[n] for n in names]
+    if len(names) > len(FALLBACK_KEYS):
+        raise ValueError(f"at most {len(FALLBACK_KEYS)} actions can be played by hand, the spec has {len(names)}")
+    return list(FALLBACK_KEYS[: len(names)])
+
+
+def parse_keys(keys: str) -> list[str]:
+    """A scripted key sequence, e.g. ``"right right up r escape"`` (spaces or commas)."""
+    return [k for k in re.split(r"[\s,]+", keys.strip().lower()) if k]
+
+
+def play(
+    env_id: str = "FlatLand-v0",
+    scale: int = 8,
+    seed: int | None = None,
+    max_frames: int | None = None,
+    keys: str | None = None,
+    screenshot: str | Path | None = None,
+    fps: int = 30,
+) -> PlayResult:
+    """Open a window on ``env_id`` and play until Esc, ``max_frames``, or the end of scripted ``keys``."""
+    import pygame
+
+    if isinstance(scale, bool) or not isinstance(scale, int) or not 1 <= scale <= 32:
+        raise ValueError(f"scale must be an integer in [1, 32], got {scale!r}")
+    if max_frames is not None and max_frames < 1:
+        raise ValueError(f"max_frames must be None or >= 1, got {max_frames!r}")
+    env = gym.make(env_id, render_mode="rgb_array")
+    spec: SymmetrySpec = env.unwrapped.symmetry
+    pygame.init()
+    try:
+        action_keys = key_names(spec)
+        key_to_action = {pygame.key.key_code(k): a for a, k in enumerate(action_keys)}
+        script = None if keys is None else [_key_code(pygame, k) for k in parse_keys(keys)]
+        _, info = env.reset(seed=seed)
+        side = env.render().shape[0] * scale
+        rows = len(spec.actions) + spec.num_factors + 8
+        screen = pygame.display.set_mode((side + PANEL_WIDTH, max(side, LINE * rows)))
+        pygame.display.set_caption(f"{env_id} - play by hand")
+        font = pygame.font.Font(None, FONT_SIZE)
+        clock = pygame.time.Clock()
+        steps = episode_steps = resets = frames = 0
+        last: str | None = None
+        running = True
+        while running:
+            if script is not None:
+                if not script:
+                    running = False
+                else:
+                    pygame.event.post(pygame.event.Event(pygame.KEYDOWN, key=script.pop(0), mod=0))
+            for event in pygame.event.get():
+                if event.type == pygame.QUIT or (event.type == pygame.KEYDOWN and event.key == pygame.K_ESCAPE):
+                    running = False
+                elif event.type == pygame.KEYDOWN and event.key == pygame.K_r:
+                    _, info = env.reset()
+                    episode_steps, last, resets = 0, None, resets + 1
+                elif event.type == pygame.KEYDOWN and event.key in key_to_action:
+                    a = key_to_action[event.key]
+                    _, _, terminated, truncated, info = env.step(a)
+                    steps, episode_steps, last = steps + 1, episode_steps + 1, spec.action_names[a]
+                    if terminated or truncated:
+                        _, info = env.reset()
+                        episode_steps, resets = 0, resets + 1
+            _draw(pygame, screen, font, env.render(), scale, env_id, spec, action_keys, info["factors"],
+                  last, episode_steps)
+            pygame.display.flip()
+            frames += 1
+            if max_frames is not None and frames >= max_frames:
+                running = False
+            if script is None:
+                clock.tick(fps)
+        if screenshot is not None:
+            pygame.image.save(screen, str(screenshot))
+        return PlayResult(steps, resets, tuple(int(f) for f in info["factors"]), last, frames)
+    finally:
+        env.close()
+        pygame.quit()
+
+
+def _key_code(pygame, name: str) -> int:
+    try:
+        return pygame.key.key_code(name)
+    except ValueError:
+        raise ValueError(f"unknown key {name!r} in the scripted keys; use pygame key names like "
+                         f"'left', '1', 'r', 'escape'") from None
+
+
+def _draw(pygame, screen, font, frame: np.ndarray, scale: int, env_id: str, spec: SymmetrySpec,
+          action_keys: list[str], factors: np.ndarray, last: str | None, step: int) -> None:
+    """The world scaled up on the left; title, state and key map in a panel on the right."""
+    screen.fill((32, 32, 40))
+    surf = pygame.surfarray.make_surface(np.ascontiguousarray(frame.transpose(1, 0, 2)))
+    side = frame.shape[0] * scale
+    screen.blit(pygame.transform.scale(surf, (side, side)), (0, 0))
+    white, gold, blue = (230, 230, 230), (255, 220, 120), (140, 220, 255)
+    rows = [  # (left column, right column, colour)
+        (env_id, "", gold),
+        ("step", str(step), white),
+        ("last action", last or "-", white),
+        ("factors", "", gold),
+        *[(f"  {n}", str(int(v)), blue) for n, v in zip(spec.factor_names, factors)],
+        ("keys", "", gold),
+        *[(f"  {k}", name, white) for k, name in zip(action_keys, spec.action_names)],
+        ("  r", "reset", white),
+        ("  esc", "quit", white),
+    ]
+    x, y = side + 12, 10
+    for left, right, colour in rows:
+        screen.blit(font.render(left, True, colour), (x, y))
+        if right:
+            screen.blit(font.render(right, True, colour), (x + 110, y))
+        y += LINE
+
+
+def headless() -> None:
+    """Use SDL's dummy drivers (no display, no sound), e.g. for scripted runs in CI."""
+    os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+    os.environ.setdefault("SDL_AUDIODRIVER", "dummy")

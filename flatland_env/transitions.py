@@ -1,0 +1,249 @@
+"""(obs, actions, next_obs) pairs from any registered world, never across a reset.
+
+A :class:`TransitionCollector` rolls N envs through Gymnasium's vector API (NEXT_STEP
+autoreset) under a behaviour policy and cuts the rollouts into pairs ``k`` actions apart.
+The step after an episode ends returns a fresh start state whose action was ignored, so
+any window that contains such a step is dropped: a pair never spans two episodes.
+
+For the native vector envs under the default uniform policy it steps states only
+(``advance``) and draws all frames of a rollout chunk in one gather, which is what makes
+it fast; any other env or policy goes through ``step``. Batches are plain numpy: a torch
+loop can ``torch.from_numpy`` them; this package never imports torch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from os import PathLike
+from typing import Any, Callable, Iterator
+
+import gymnasium as gym
+import numpy as np
+from gymnasium.vector import AutoresetMode, VectorEnv
+
+from flatland_env.spec import SymmetrySpec
+from flatland_env.vector import SymmetryVectorEnv
+
+#: behaviour policy: (obs (N, H, W, C) uint8, factors (N, F) int64) -> actions (N,) int
+Policy = Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+
+@dataclass(frozen=True)
+class Transition:
+    """A batch of B pairs; ``actions[b]`` is the sequence of k actions from obs to next_obs."""
+
+    obs: np.ndarray  # (B, H, W, C) uint8
+    actions: np.ndarray  # (B, k) int64
+    next_obs: np.ndarray  # (B, H, W, C) uint8
+    factors: np.ndarray  # (B, F) int64
+    next_factors: np.ndarray  # (B, F) int64
+
+    def __post_init__(self) -> None:
+        b = len(self.obs)
+        for f in fields(self):
+            arr = getattr(self, f.name)
+            if not isinstance(arr, np.ndarray) or len(arr) != b:
+                raise ValueError(f"Transition.{f.name} must be a numpy array with {b} rows, got {type(arr).__name__}"
+                                 f" of shape {getattr(arr, 'shape', None)}")
+        if self.obs.shape != self.next_obs.shape or self.obs.ndim != 4 or self.obs.dtype != np.uint8:
+            raise ValueError(f"obs and next_obs must be uint8 (B, H, W, C), got {self.obs.dtype} {self.obs.shape}"
+                             f" and {self.next_obs.dtype} {self.next_obs.shape}")
+        if self.actions.ndim != 2 or self.factors.ndim != 2 or self.factors.shape != self.next_factors.shape:
+            raise ValueError(f"actions must be (B, k) and factors/next_factors (B, F), got {self.actions.shape},"
+                             f" {self.factors.shape}, {self.next_factors.shape}")
+
+    def __len__(self) -> int:
+        return len(self.obs)
+
+    def __getitem__(self, index: Any) -> "Transition":
+        """Rows of the batch (a slice, an index array or a mask), still a Transition."""
+        if isinstance(index, (int, np.integer)):
+            index = slice(index, index + 1 if index != -1 else None)
+        return Transition(**{f.name: getattr(self, f.name)[index] for f in fields(self)})
+
+    @property
+    def k(self) -> int:
+        """How many actions apart the two frames of each pair are."""
+        return self.actions.shape[1]
+
+    def as_dict(self) -> dict[str, np.ndarray]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    @classmethod
+    def concatenate(cls, batches: list["Transition"]) -> "Transition":
+        if not batches:
+            raise ValueError("need at least one batch to concatenate")
+        return cls(**{f.name: np.concatenate([getattr(b, f.name) for b in batches]) for f in fields(cls)})
+
+
+class TransitionCollector:
+    """Pairs from N vector envs under a behaviour policy; ``collect(n)`` or ``stream(batch_size)``.
+
+    ``env`` is a registered id (made with ``gym.make_vec``; the native vector env where the
+    world has one) or a NEXT_STEP-autoreset VectorEnv of a symmetry world. ``policy`` is
+    uniform random by default. ``shuffle`` permutes the pairs of each rollout chunk, so a
+    batch mixes times and envs. Deterministic under ``seed``.
+    """
+
+    def __init__(
+        self,
+        env: str | VectorEnv = "FlatLand-v0",
+        num_envs: int = 8,
+        k: int = 1,
+        policy: Policy | None = None,
+        seed: int | None = None,
+        shuffle: bool = False,
+        chunk_steps: int = 256,
+        vectorization_mode: str | None = None,
+        **env_kwargs: Any,
+    ) -> None:
+        for name, v in (("k", k), ("chunk_steps", chunk_steps)):
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+                raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
+        if policy is not None and not callable(policy):
+            raise ValueError(f"policy must be None (uniform random) or a callable (obs, factors) -> actions, got {policy!r}")
+        if isinstance(env, str):
+            env = gym.make_vec(env, num_envs=num_envs, vectorization_mode=vectorization_mode, **env_kwargs)
+        elif env_kwargs or vectorization_mode is not None:
+            raise ValueError("env_kwargs and vectorization_mode apply only when env is an id; got a VectorEnv")
+        if not isinstance(env, VectorEnv):
+            raise ValueError(f"env must be a registered id or a gymnasium VectorEnv, got {type(env).__name__}")
+        if env.metadata.get("autoreset_mode", AutoresetMode.NEXT_STEP) != AutoresetMode.NEXT_STEP:
+            raise ValueError(f"the collector needs NEXT_STEP autoreset, got {env.metadata['autoreset_mode']}")
+        limit = _episode_limit(env)
+        if limit is not None and k > limit:
+            env.close()
+            raise ValueError(f"k={k} exceeds max_episode_steps={limit}: no pair fits in an episode")
+        self.env = env
+        self.spec: SymmetrySpec = _symmetry_of(env)
+        self.k, self.policy, self.shuffle, self.chunk_steps = int(k), policy, shuffle, int(chunk_steps)
+        self._rng = np.random.default_rng(seed)
+        self._fast = policy is None and isinstance(env.unwrapped, SymmetryVectorEnv)
+        obs, info = env.reset(seed=seed)
+        n = env.num_envs
+        # carried tail of the rollout: the last <= k states (and frames), k-1 actions, reset flags
+        self._states = info["factors"][None].astype(np.int64)
+        self._frames = None if self._fast else obs[None]
+        self._actions = np.zeros((0, n), dtype=np.int64)
+        self._resets = np.ones((1, n), dtype=bool)
+        self._done = np.zeros(n, dtype=bool)
+        self._pending: list[Transition] = []
+
+    def collect(self, n: int) -> Transition:
+        """Exactly ``n`` pairs (leftovers of a rollout chunk are kept for the next call)."""
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+            raise ValueError(f"n must be an integer >= 1, got {n!r}")
+        have = sum(len(p["factors"]) for p in self._pending)
+        while have < n:
+            chunk = self._chunk()
+            self._pending.append(chunk)
+            have += len(chunk["factors"])
+        pairs = self._pending[0] if len(self._pending) == 1 else {
+            key: np.concatenate([p[key] for p in self._pending]) for key in self._pending[0]
+        }
+        self._pending = [{key: v[n:] for key, v in pairs.items()}] if have > n else []
+        pairs = {key: v[:n] for key, v in pairs.items()}
+        if self._fast:  # frames are a pure function of state: draw only the n we return
+            pairs["obs"] = self.env.unwrapped.observe(pairs["factors"])
+            pairs["next_obs"] = self.env.unwrapped.observe(pairs["next_factors"])
+        return Transition(**pairs)
+
+    def stream(self, batch_size: int) -> Iterator[Transition]:
+        """An endless stream of batches, for a training loop."""
+        while True:
+            yield self.collect(batch_size)
+
+    def close(self) -> None:
+        self.env.close()
+
+    def __enter__(self) -> "TransitionCollector":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- rollouts --------------------------------------------------------------------------
+    def _chunk(self) -> dict[str, np.ndarray]:
+        """Roll ``chunk_steps`` steps, join them to the carried tail, cut every valid k-window.
+
+        Returns the pairs' arrays; in the fast path without frames (``collect`` draws them).
+        """
+        steps, n = self.chunk_steps, self.env.num_envs
+        if self._fast:
+            actions = self._rng.integers(0, self.spec.num_actions, size=(steps, n))
+            states, resets = self.env.unwrapped.rollout(actions)
+            frames = None
+        else:
+            states = np.empty((steps, n, self.spec.num_factors), dtype=np.int64)
+            resets = np.empty((steps, n), dtype=bool)
+            actions = np.empty((steps, n), dtype=np.int64)
+            frames = np.empty((steps, *self._frames.shape[1:]), dtype=self._frames.dtype)
+            obs, cur = self._frames[-1], self._states[-1]
+            for t in range(steps):
+                actions[t] = self._act(obs, cur)
+                obs, _, term, trunc, info = self.env.step(actions[t])
+                resets[t], self._done = self._done, term | trunc
+                frames[t], states[t] = obs, cur = obs, info["factors"]
+        s = np.concatenate([self._states, states])
+        a = np.concatenate([self._actions, actions])
+        r = np.concatenate([self._resets, resets])
+        k = self.k
+        # pair (j, j+k) of an env is valid iff none of the steps j+1..j+k started an episode
+        started = np.concatenate([np.zeros((1, n), np.int64), np.cumsum(r[1:], axis=0)])
+        jj, ii = np.nonzero(started[k:] == started[:-k])
+        if self.shuffle:
+            order = self._rng.permutation(len(jj))
+            jj, ii = jj[order], ii[order]
+        windows = np.lib.stride_tricks.sliding_window_view(a, k, axis=0)  # (len(a)-k+1, n, k)
+        pairs = {"actions": windows[jj, ii], "factors": s[jj, ii], "next_factors": s[jj + k, ii]}
+        if frames is not None:
+            o = np.concatenate([self._frames, frames])
+            pairs.update(obs=o[jj, ii], next_obs=o[jj + k, ii])
+            self._frames = o[-k:]
+        self._states, self._resets = s[-k:], r[-k:]
+        self._actions = a[len(a) - (k - 1):]
+        return pairs
+
+    def _act(self, obs: np.ndarray, factors: np.ndarray) -> np.ndarray:
+        n, num_actions = self.env.num_envs, self.spec.num_actions
+        if self.policy is None:
+            return self._rng.integers(0, num_actions, size=n)
+        actions = np.asarray(self.policy(obs, factors))
+        if actions.shape != (n,) or actions.dtype.kind not in "iu" or np.any(actions < 0) or np.any(actions >= num_actions):
+            raise ValueError(f"policy must return {n} integers in [0, {num_actions}), got {actions!r}")
+        return actions
+
+
+def _symmetry_of(env: VectorEnv) -> SymmetrySpec:
+    spec = getattr(env.unwrapped, "symmetry", None)
+    if spec is None and hasattr(env, "get_attr"):
+        spec = env.get_attr("symmetry")[0]
+    if not isinstance(spec, SymmetrySpec):
+        raise ValueError(f"env {env} is not a symmetry world: it has no SymmetrySpec `symmetry`")
+    return spec
+
+
+def _episode_limit(env: VectorEnv) -> int | None:
+    """Episode length of a vector env, where it can be known (native attribute or make_vec's spec)."""
+    limit = getattr(env.unwrapped, "max_episode_steps", None)
+    if limit is None and env.spec is not None:
+        limit = env.spec.kwargs.get("max_episode_steps", env.spec.max_episode_steps)
+    return None if limit is None or limit < 1 else int(limit)
+
+
+# -- datasets ------------------------------------------------------------------------------
+def save_npz(path: str | PathLike, batch: Transition, spec: SymmetrySpec) -> None:
+    """Write a compressed dataset with the spec embedded as JSON, so offline runs are reproducible."""
+    np.savez_compressed(path, **batch.as_dict(), spec=np.array(spec.to_json()))
+
+
+def load_npz(path: str | PathLike) -> tuple[Transition, SymmetrySpec]:
+    """Read a dataset written by :func:`save_npz`."""
+    with np.load(path, allow_pickle=False) as data:
+        expected = [f.name for f in fields(Transition)] + ["spec"]
+        missing = [key for key in expected if key not in data.files]
+        if missing:
+            raise ValueError(f"{path} is not a transitions dataset: missing arrays {missing} (has {data.files})")
+        batch = Transition(**{f.name: data[f.name] for f in fields(Transition)})
+        spec = SymmetrySpec.from_json(str(data["spec"]))
+    return batch, spec
