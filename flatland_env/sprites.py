@@ -48,6 +48,23 @@ def sprites_spec(offset: int = 1) -> SymmetrySpec:
     )
 
 
+def _square(u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    return np.maximum(np.abs(u), np.abs(v)) <= 1.0
+
+
+def _ellipse(u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    return u**2 + (v / 0.5) ** 2 <= 1.0
+
+
+def _heart(u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    hu, hv = u * 1.1, -v * 1.1 + 0.1  # heart curve (x^2 + y^2 - 1)^3 = x^2 y^3, pointing down
+    return (hu**2 + hv**2 - 1.0) ** 3 - hu**2 * hv**3 <= 0.0
+
+
+#: inside-tests in the shape frame, indexed like SHAPES
+_SHAPE_TESTS = (_square, _ellipse, _heart)
+
+
 def render_sprites(factors: np.ndarray, frame_size: int = 64) -> np.ndarray:
     """Frames for a batch of sprite states (N, 5) -> (N, H, W, 1) uint8, vectorised."""
     f = np.asarray(factors, dtype=np.int64)
@@ -67,12 +84,12 @@ def render_sprites(factors: np.ndarray, frame_size: int = 64) -> np.ndarray:
     u = (c * px + s * py) / half[:, None, None]  # rotate the pixel grid into the shape frame
     v = (-s * px + c * py) / half[:, None, None]
 
-    shape = f[:, 0][:, None, None]
-    square = np.maximum(np.abs(u), np.abs(v)) <= 1.0
-    ellipse = u**2 + (v / 0.5) ** 2 <= 1.0
-    hu, hv = u * 1.1, -v * 1.1 + 0.1  # heart curve (x^2 + y^2 - 1)^3 = x^2 y^3, point down
-    heart = (hu**2 + hv**2 - 1.0) ** 3 - hu**2 * hv**3 <= 0.0
-    mask = np.where(shape == 0, square, np.where(shape == 1, ellipse, heart))
+    # Evaluate each shape's implicit function only on the frames that show that shape.
+    mask = np.zeros((n, frame_size, frame_size), dtype=bool)
+    for k, inside in enumerate(_SHAPE_TESTS):
+        sel = f[:, 0] == k
+        if sel.any():
+            mask[sel] = inside(u[sel], v[sel])
     return (mask.astype(np.uint8) * 255).reshape(n, frame_size, frame_size, 1)
 
 
