@@ -1,0 +1,192 @@
+"""Training callbacks a researcher expects: TensorBoard logging and periodic checkpoints.
+
+The TensorBoard callback is the only consumer of the ground truth during training: it
+scores the policy's latent actions against the true actions (best one-to-one matching)
+and draws the confusion matrix. Those numbers are written to disk, never fed back.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from collections import defaultdict
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from agents.callbacks import BaseCallback, GroundTruth
+from agents.figures import (
+    action_rollouts,
+    confusion_figure,
+    frame_grid,
+    reconstruction_rows,
+    traversal_rows,
+)
+from vae.metrics.action_estimation import match_actions
+from vae.metrics.sampling import check_int
+
+if TYPE_CHECKING:
+    from agents.base import BaseAgent, PairBatch
+
+
+
+def has_latent_actions(agent: "BaseAgent") -> bool:
+    """Agents with a group representation (RGrVAE, ForwardVAE); the plain beta-VAE has none."""
+    return callable(getattr(agent, "action_representations", None)) and callable(getattr(agent, "infer_actions", None))
+
+
+@dataclasses.dataclass(frozen=True)
+class Probe:
+    """A fixed set of true transitions rendered once, so pictures are comparable across updates."""
+
+    obs: np.ndarray
+    next_obs: np.ndarray
+    actions: np.ndarray
+
+    @classmethod
+    def sample(cls, agent: "BaseAgent", n: int, seed: int = 0) -> "Probe":
+        rng = np.random.default_rng(seed)
+        spec = agent.spec
+        factors = spec.sample_factors(rng, n)
+        actions = rng.integers(0, spec.num_actions, size=n)
+        return cls(agent.world.render_states(factors), agent.world.render_states(spec.apply(factors, actions)), actions)
+
+    def match(self, agent: "BaseAgent") -> dict:
+        """Confusion matrix, Hungarian mapping and accuracy of the agent's inferred actions."""
+        latent = agent.infer_actions(self.obs, self.next_obs)
+        return match_actions(self.actions, latent, agent.spec.num_actions, agent.num_latent_actions)
+
+
+def hparam_dict(agent: "BaseAgent") -> dict[str, Any]:
+    """The agent's config as TensorBoard hparams (only scalars and strings are allowed there)."""
+    out: dict[str, Any] = {"algo": agent.algo, "env_id": agent.env_id}
+    for key, value in dataclasses.asdict(agent.config).items():
+        if isinstance(value, (bool, int, float, str)):
+            out[key] = value
+        elif isinstance(value, (tuple, list)):
+            out[key] = " ".join(map(str, value))
+        else:
+            out[key] = json.dumps(value, sort_keys=True)
+    return out
+
+
+class TensorBoardCallback(BaseCallback):
+    """Scalars every ``log_every`` updates, image panels every ``image_every``, hparams at the end.
+
+    Scalars are means over the updates since the last write (as SB3 does), so they are not
+    one noisy batch. ``train/action_accuracy`` scores the current batch, ``eval/*`` a fixed
+    probe set of ``probe_size`` true transitions; both only for agents with latent actions
+    and for one-action pairs (k = 1), where one latent action should explain a pair.
+    """
+
+    def __init__(
+        self,
+        log_dir: str | os.PathLike,
+        log_every: int = 50,
+        image_every: int = 1000,
+        probe_size: int = 256,
+        num_frames: int = 8,
+    ) -> None:
+        self.log_dir = str(log_dir)
+        self.log_every = check_int("log_every", log_every)
+        self.image_every = check_int("image_every", image_every)
+        self.probe_size = check_int("probe_size", probe_size)
+        self.num_frames = check_int("num_frames", num_frames)
+        self.writer = None
+        self.last_metrics: dict[str, float] = {}
+
+    # -- hooks -----------------------------------------------------------------------------
+    def on_training_start(self, agent: "BaseAgent", total_steps: int) -> None:
+        from torch.utils.tensorboard import SummaryWriter
+
+        # a resumed run drops events logged after its checkpoint (they belong to a lost future)
+        self.writer = SummaryWriter(self.log_dir, purge_step=agent.num_steps or None)
+        self.probe = Probe.sample(agent, self.probe_size)
+        self.scored = has_latent_actions(agent) and agent.config.k == 1
+        self._sums: dict[str, float] = defaultdict(float)
+        self._count = 0
+        self._last_images = -1
+        if agent.num_steps == 0:
+            self.log_images(agent)
+
+    def on_step(self, agent: "BaseAgent", stats: dict[str, float], batch: "PairBatch", truth: GroundTruth) -> bool:
+        for key, value in stats.items():
+            self._sums[key] += value
+        self._count += 1
+        step = agent.num_steps
+        if step % self.log_every == 0:
+            self.log_scalars(agent, batch, truth)
+        if step % self.image_every == 0:
+            self.log_images(agent)
+        return True
+
+    def on_training_end(self, agent: "BaseAgent") -> None:
+        if self.writer is None:
+            return
+        if self._count:
+            self.log_scalars(agent)
+        if self._last_images != agent.num_steps:
+            self.log_images(agent)
+        metrics = {f"hparam/{k}": v for k, v in self.last_metrics.items() if np.isfinite(v)}
+        self.writer.add_hparams(hparam_dict(agent), metrics, run_name=".", global_step=agent.num_steps)
+        self.writer.close()
+        self.writer = None
+
+    # -- what gets written ---------------------------------------------------------------------
+    def log_scalars(self, agent: "BaseAgent", batch: "PairBatch | None" = None, truth: GroundTruth | None = None) -> None:
+        step = agent.num_steps
+        for key, total in self._sums.items():
+            mean = total / max(self._count, 1)
+            self.writer.add_scalar(f"train/{key}", mean, step)
+            self.last_metrics[key] = mean
+        self._sums.clear()
+        self._count = 0
+        if has_latent_actions(agent):
+            for row in agent.angle_table():
+                if np.isfinite(row["angle"]):
+                    self.writer.add_scalar(f"angles/z{row['action']}_{row['symbol']}", row["angle"], step)
+        if self.scored and batch is not None and truth is not None:
+            latent = agent.infer_actions(batch.obs, batch.next_obs)
+            acc = match_actions(truth.actions[:, 0], latent, agent.spec.num_actions, agent.num_latent_actions)["accuracy"]
+            self.writer.add_scalar("train/action_accuracy", acc, step)
+
+    def log_images(self, agent: "BaseAgent") -> None:
+        step = agent.num_steps
+        frames = self.probe.obs[: self.num_frames]
+        self.writer.add_image("images/reconstructions", frame_grid(reconstruction_rows(agent, frames)), step, dataformats="HWC")
+        self.writer.add_image("images/traversals", frame_grid(traversal_rows(agent, frames)), step, dataformats="HWC")
+        if has_latent_actions(agent):
+            self.writer.add_image("images/latent_actions", frame_grid(action_rollouts(agent, frames)), step, dataformats="HWC")
+        if self.scored:
+            m = self.probe.match(agent)
+            self.writer.add_scalar("eval/action_accuracy", m["accuracy"], step)
+            self.last_metrics["action_accuracy"] = m["accuracy"]
+            self.writer.add_figure("images/confusion", confusion_figure(m["confusion"], agent.spec.action_names, m["mapping"]), step)
+        self.writer.flush()
+        self._last_images = step
+
+
+def log_final_metrics(log_dir: str | os.PathLike, step: int, scalars: dict[str, float]) -> None:
+    """Write end-of-run evaluation numbers (``eval/<name>``) next to the training curves."""
+    from torch.utils.tensorboard import SummaryWriter
+
+    with SummaryWriter(str(log_dir)) as writer:
+        for key, value in scalars.items():
+            if value is not None and np.isfinite(value):
+                writer.add_scalar(f"eval/{key}", float(value), step)
+
+
+class CheckpointCallback(BaseCallback):
+    """``agent.save(path)`` every ``every`` updates (atomic: a crash never leaves a half-written file)."""
+
+    def __init__(self, path: str | os.PathLike, every: int) -> None:
+        self.path = path
+        self.every = check_int("every", every)
+        self.last_saved: int | None = None
+
+    def on_step(self, agent: "BaseAgent", stats: dict[str, float], batch: "PairBatch", truth: GroundTruth) -> bool:
+        if agent.num_steps % self.every == 0:
+            agent.save(self.path)
+            self.last_saved = agent.num_steps
+        return True
