@@ -1,0 +1,84 @@
+"""Backbone VAE: shapes, loss parts, and the one obs -> tensor conversion."""
+
+import numpy as np
+import pytest
+import torch
+
+from vae.model import VAE, kl_divergence, reconstruction_loss, vae_loss
+from vae.preprocess import obs_to_tensor, tensor_to_frames
+
+
+@pytest.fixture(scope="module")
+def model():
+    torch.manual_seed(0)
+    return VAE(in_channels=1, latent_size=4)
+
+
+def test_shapes_and_mean_at_evaluation(model):
+    x = torch.rand(3, 1, 64, 64)
+    model.train()
+    out = model(x, generator=torch.Generator().manual_seed(0))
+    assert out.logits.shape == x.shape and out.mu.shape == out.logvar.shape == out.z.shape == (3, 4)
+    assert not torch.equal(out.z, out.mu)
+    model.eval()
+    out = model(x)
+    assert torch.equal(out.z, out.mu)
+
+
+def test_loss_parts():
+    x = torch.rand(2, 1, 8, 8)
+    logits = torch.zeros_like(x)
+    expected = ((0.5 - x) ** 2).flatten(1).sum(1).mean()
+    assert torch.allclose(reconstruction_loss(logits, x), expected)
+    zeros = torch.zeros(2, 4)
+    assert kl_divergence(zeros, zeros).item() == 0.0
+    mu = torch.ones(2, 4)
+    assert kl_divergence(mu, zeros).item() == pytest.approx(2.0)  # 0.5 * sum mu^2 over 4 dims
+
+
+def test_vae_loss_beta_and_capacity(model):
+    x = torch.rand(2, 1, 64, 64)
+    model.eval()
+    out = model(x)
+    plain = vae_loss(out, x, beta=1.0)
+    assert torch.allclose(plain["loss"], plain["recon"] + plain["kl"])
+    beta4 = vae_loss(out, x, beta=4.0)
+    assert torch.allclose(beta4["loss"], plain["recon"] + 4 * plain["kl"])
+    cap = vae_loss(out, x, beta=2.0, capacity=5.0, capacity_leadin=10, step=5)
+    assert torch.allclose(cap["loss"], plain["recon"] + 2 * (plain["kl"] - 2.5).abs())
+    with pytest.raises(ValueError, match="beta"):
+        vae_loss(out, x, beta=-1.0)
+    with pytest.raises(ValueError, match="capacity"):
+        vae_loss(out, x, capacity=-1.0)
+
+
+def test_obs_to_tensor_contract():
+    obs = np.random.default_rng(0).integers(0, 256, (2, 64, 64, 3), dtype=np.uint8)
+    t = obs_to_tensor(obs)
+    assert t.shape == (2, 3, 64, 64) and t.dtype == torch.float32
+    assert t.min() >= 0 and t.max() <= 1
+    assert torch.allclose(t[1, 2], torch.from_numpy(obs[1, :, :, 2]).float() / 255)
+    assert obs_to_tensor(obs[0]).shape == (1, 3, 64, 64)
+    assert np.array_equal(tensor_to_frames(t), obs)
+    assert obs_to_tensor(torch.from_numpy(obs)).shape == (2, 3, 64, 64)
+
+
+@pytest.mark.parametrize(
+    "bad, match",
+    [
+        (np.zeros((2, 64, 64, 1), np.float32), "uint8"),
+        (np.zeros((64, 64), np.uint8), "shape"),
+        ([[0, 1]], "numpy array or torch tensor"),
+        (torch.zeros(1, 8, 8, 1), "uint8"),
+    ],
+)
+def test_obs_to_tensor_errors(bad, match):
+    with pytest.raises(ValueError, match=match):
+        obs_to_tensor(bad)
+
+
+def test_bad_network_arguments():
+    with pytest.raises(ValueError, match="latent_size"):
+        VAE(latent_size=0)
+    with pytest.raises(ValueError, match="divisible"):
+        VAE(frame_size=60)

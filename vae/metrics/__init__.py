@@ -1,0 +1,36 @@
+"""Metrics of (linear) disentanglement, one per module, each a pure function of
+(encode_fn, world, rng, ...); ``evaluate`` runs every one that applies to a model and world.
+"""
+
+from vae.metrics.action_estimation import action_estimation, match_actions
+from vae.metrics.beta_vae import beta_vae_score
+from vae.metrics.dci import dci, dci_from_samples
+from vae.metrics.equivariance import equivariance_error
+from vae.metrics.factor_vae import factor_vae_score
+from vae.metrics.independence import fit_action_maps, independence_score
+from vae.metrics.lsbd import d_lsbd, d_lsbd_from_grid
+from vae.metrics.mig import mig, mig_from_samples
+from vae.metrics.modularity import modularity_explicitness
+from vae.metrics.sap import sap, sap_from_samples
+from vae.metrics.suite import METRICS, evaluate
+
+__all__ = [
+    "METRICS",
+    "action_estimation",
+    "beta_vae_score",
+    "d_lsbd",
+    "d_lsbd_from_grid",
+    "dci",
+    "dci_from_samples",
+    "equivariance_error",
+    "evaluate",
+    "factor_vae_score",
+    "fit_action_maps",
+    "independence_score",
+    "match_actions",
+    "mig",
+    "mig_from_samples",
+    "modularity_explicitness",
+    "sap",
+    "sap_from_samples",
+]
