@@ -72,8 +72,8 @@ class GroupRepresentation(nn.Module):
         """The 2x2 block each action applies to its plane, (A, 2, 2)."""
         c, s = torch.cos(self.angles), torch.sin(self.angles)
         rot = torch.stack([torch.stack([c, -s], -1), torch.stack([s, c], -1)], -2)
-        eye = torch.eye(2, device=rot.device).expand_as(rot)
-        ref = torch.tensor([[1.0, 0.0], [0.0, -1.0]], device=rot.device).expand_as(rot)
+        eye = torch.eye(2, device=rot.device, dtype=rot.dtype).expand_as(rot)
+        ref = torch.tensor([[1.0, 0.0], [0.0, -1.0]], device=rot.device, dtype=rot.dtype).expand_as(rot)
         out = torch.where(self.cyclic_mask[:, None, None], rot, eye)
         out = torch.where(self.free_mask[:, None, None], self.free_blocks, out)
         return torch.where(self.ref_mask[:, None, None], ref, out)
@@ -81,7 +81,7 @@ class GroupRepresentation(nn.Module):
     def matrices(self) -> torch.Tensor:
         """rho(a) for every latent action, (A, L, L)."""
         a, L = self.num_actions, self.latent_size
-        m = torch.eye(L, device=self.angles.device).repeat(a, 1, 1)
+        m = torch.eye(L, device=self.angles.device, dtype=self.angles.dtype).repeat(a, 1, 1)
         idx = torch.arange(a, device=m.device)
         p0 = 2 * self.plane_of
         b = self.blocks()

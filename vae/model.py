@@ -43,17 +43,21 @@ class VAE(nn.Module):
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return self.encoder(x)
 
-    def sample(self, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    def sample(
+        self, mu: torch.Tensor, logvar: torch.Tensor, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        """Reparameterised sample in training, the mean at evaluation."""
         if not self.training:
             return mu
-        return mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
+        eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
+        return mu + eps * torch.exp(0.5 * logvar)
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         return self.decoder(z)
 
-    def forward(self, x: torch.Tensor) -> VAEOutput:
+    def forward(self, x: torch.Tensor, generator: torch.Generator | None = None) -> VAEOutput:
         mu, logvar = self.encode(x)
-        z = self.sample(mu, logvar)
+        z = self.sample(mu, logvar, generator)
         return VAEOutput(self.decode(z), mu, logvar, z)
 
 

@@ -1,0 +1,22 @@
+"""A plain beta-VAE as an agent: the baseline that sees frames and no actions at all."""
+
+from __future__ import annotations
+
+from agents.base import AgentConfig, BaseAgent, PairBatch
+from vae.preprocess import obs_to_tensor
+from vae.model import vae_loss
+
+
+class BetaVAE(BaseAgent):
+    """Trains the backbone on the first frame of each pair; no latent actions."""
+
+    algo = "vae"
+    Config = AgentConfig
+
+    def _loss(self, batch: PairBatch):
+        c = self.config
+        x = obs_to_tensor(batch.obs, self.device)
+        with self.autocast():
+            out = self.vae(x, self.generator)
+        parts = vae_loss(out, x, c.beta, c.capacity, c.capacity_leadin, self.num_steps)
+        return parts["loss"], {"recon": parts["recon"].detach(), "kl": parts["kl"].detach()}
