@@ -10,11 +10,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from torch import nn
 
 from agents.base import AgentConfig, PairBatch
 from agents.latent_actions import LatentActionAgent
-from vae.model import VAEOutput, vae_loss
-from vae.preprocess import obs_to_tensor
 
 
 @dataclass
@@ -55,16 +54,10 @@ class ForwardVAE(LatentActionAgent):
             )
 
     def modules(self):
-        from torch import nn
-
         return nn.ModuleDict({"vae": self.vae, "rho": self.rho})
 
     def _param_groups(self):
-        rest = [p for n, p in self.rho.named_parameters() if n != "angles"]
-        return [
-            {"params": list(self.vae.parameters()) + rest, "lr": self.config.lr},
-            {"params": [self.rho.angles], "lr": self.config.angle_lr},
-        ]
+        return self._angle_param_groups()
 
     def true_action_map(self) -> np.ndarray:
         """True action i -> latent action i."""
@@ -73,28 +66,14 @@ class ForwardVAE(LatentActionAgent):
     def _loss(self, batch: PairBatch, true_actions: np.ndarray):
         c = self.config
         acts = np.asarray(true_actions).reshape(len(batch.obs), -1)
-        x1 = obs_to_tensor(batch.obs, self.device)
-        x2 = obs_to_tensor(batch.next_obs, self.device)
-        b = x1.shape[0]
-        with self.autocast():
-            mu, logvar = self.vae.encode(torch.cat([x1, x2]))
-        mu, logvar = mu.float(), logvar.float()
-        mu1, mu2, lv1 = mu[:b], mu[b:], logvar[:b]
-        z1 = self.vae.sample(mu1, lv1, self.generator)
-        with self.autocast():
-            logits = self.vae.decode(z1)
-        parts = vae_loss(VAEOutput(logits, mu1, lv1, z1), x1, c.beta, c.capacity, c.capacity_leadin, self.num_steps)
-        z = z1
+        fwd = self._pair_forward(batch)
+        parts = fwd.vae_parts
+        z = fwd.z1
         for t in range(acts.shape[1]):
             z = self.rho(z, torch.as_tensor(acts[:, t], dtype=torch.long, device=self.device))
-        pred = (z - mu2).pow(2).sum(-1).mean()
+        pred = (z - fwd.mu2).pow(2).sum(-1).mean()
         loss = parts["loss"] + c.gamma * pred + self.rho.penalty()
         return loss, {"recon": parts["recon"].detach(), "kl": parts["kl"].detach(), "pred": pred.detach()}
-
-    def progress_stats(self, stats: dict[str, float]) -> dict[str, str]:
-        shown = super().progress_stats(stats)
-        shown["angles"] = " ".join(f"{a:+.3f}" for a in self.rho.angles.detach().cpu().tolist())
-        return shown
 
     @torch.no_grad()
     def infer_actions(self, obs: np.ndarray, next_obs: np.ndarray) -> np.ndarray:

@@ -5,9 +5,23 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from agents.base import BaseAgent
+from dataclasses import dataclass
+
+from agents.base import BaseAgent, PairBatch
 from vae.groups import GroupRepresentation
+from vae.model import VAEOutput, vae_loss
 from vae.preprocess import obs_to_tensor, tensor_to_frames
+
+
+@dataclass
+class PairForward:
+    """The VAE half of a pair update: both frames encoded, the first reconstructed."""
+
+    x1: torch.Tensor
+    x2: torch.Tensor
+    z1: torch.Tensor  # reparameterised sample of x1's posterior
+    mu2: torch.Tensor  # mean of x2's posterior: the target of every prediction (not detached)
+    vae_parts: dict[str, torch.Tensor]  # loss, recon, kl of x1
 
 
 class LatentActionAgent(BaseAgent):
@@ -22,6 +36,35 @@ class LatentActionAgent(BaseAgent):
             change_of_basis=change_of_basis,
             generator=torch.Generator().manual_seed(self.config.seed),
         )
+
+    def _angle_param_groups(self) -> list[dict]:
+        """The VAE (and rho's other parameters) at lr; the angles at their own angle_lr."""
+        rest = [p for n, p in self.rho.named_parameters() if n != "angles"]
+        return [
+            {"params": list(self.vae.parameters()) + rest, "lr": self.config.lr},
+            {"params": [self.rho.angles], "lr": self.config.angle_lr},
+        ]
+
+    def _pair_forward(self, batch: PairBatch) -> PairForward:
+        """Encode x1 and x2 in one pass, sample z1, and compute the VAE loss of x1."""
+        c = self.config
+        x1 = obs_to_tensor(batch.obs, self.device)
+        x2 = obs_to_tensor(batch.next_obs, self.device)
+        b = x1.shape[0]
+        with self.autocast():
+            mu, logvar = self.vae.encode(torch.cat([x1, x2]))
+        mu, logvar = mu.float(), logvar.float()
+        mu1, lv1 = mu[:b], logvar[:b]
+        z1 = self.vae.sample(mu1, lv1, self.generator)
+        with self.autocast():
+            logits = self.vae.decode(z1)
+        parts = vae_loss(VAEOutput(logits, mu1, lv1, z1), x1, c.beta, c.capacity, c.capacity_leadin, self.num_steps)
+        return PairForward(x1, x2, z1, mu[b:], parts)
+
+    def progress_stats(self, stats: dict[str, float]) -> dict[str, str]:
+        shown = super().progress_stats(stats)
+        shown["angles"] = " ".join(f"{a:+.3f}" for a in self.rho.angles.detach().cpu().tolist())
+        return shown
 
     @property
     def num_latent_actions(self) -> int:

@@ -37,8 +37,7 @@ def model_default(name: str, doc: str) -> object:
     return tyro.conf.arg(help=doc, help_behavior_hint=f"(default: {defaults})")
 
 
-#: updates of a run with no flags: finishes well within 15 minutes on a 2-core CPU (~7 updates/s)
-DEFAULT_TOTAL_STEPS = 6000
+DEFAULT_TOTAL_STEPS = run.DEFAULT_TOTAL_STEPS
 
 
 @dataclass
@@ -67,6 +66,15 @@ class Args:
     noise: Annotated[Noise | None, model_default("noise", "visual noise on training pairs")] = None
     k: Annotated[int | None, model_default("k", "actions between the two frames of a pair (k-step pairs)")] = None
     action_steps: Annotated[int | None, model_default("action_steps", "policy steps that explain one pair")] = None
+    discounted: Annotated[bool | None, model_default("discounted", "multi-step: discounted returns instead of per-step rewards")] = None
+    change_of_basis: Annotated[bool | None, model_default("change_of_basis", "learn a change of basis C: rho' = C^-1 rho C")] = None
+    capacity: Annotated[float | None, model_default("capacity", "KL capacity C for annealing (0 disables)")] = None
+    output_selu: Annotated[bool | None, model_default("output_selu", "SELU on the encoder output, as the original code")] = None
+    bf16: Annotated[bool | None, model_default("bf16", "bfloat16 autocast for the conv nets")] = None
+    background_dir: Annotated[str | None, model_default("background_dir", "folder of background images for --noise backgrounds (empty: procedural)")] = None
+    lr_final_frac: Annotated[float | None, model_default("lr_final_frac", "final learning rate as a fraction of the initial one")] = None
+    lr_decay_steps: int | None = None
+    """updates of the cosine learning-rate decay (default: --total-steps, i.e. decay over the whole run; 0: constant)"""
 
     # the run
     run_dir: str | None = None
@@ -90,7 +98,7 @@ class Args:
 
 
 #: the Args fields that are agent hyperparameters (the rest configure the run)
-HPARAM_FLAGS = tuple(f.name for f in fields(Args) if run.model_defaults(f.name))
+HPARAM_FLAGS = tuple(f.name for f in fields(Args) if run.model_defaults(f.name) and f.name != "lr_decay_steps")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -108,7 +116,13 @@ def main(argv: list[str] | None = None) -> int:
         spec = run.make_spec(
             model=args.model,
             env_id=args.env_id,
-            flags={name: getattr(args, name) for name in HPARAM_FLAGS},
+            flags={
+                **{name: getattr(args, name) for name in HPARAM_FLAGS},
+                # decay over the whole run by default; a resumed run keeps its checkpoint's schedule
+                "lr_decay_steps": args.lr_decay_steps
+                if args.lr_decay_steps is not None or args.resume is not None
+                else args.total_steps,
+            },
             total_steps=args.total_steps,
             run_dir=args.run_dir,
             checkpoint_every=args.checkpoint_every,
