@@ -1,0 +1,98 @@
+"""Training options beyond the defaults: lr decay, noise, k-step pairs, multi-step policy, bf16."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from agents import BaseCallback, ForwardVAE, GroundTruth, PairBatch, RGrVAE
+
+
+def test_cosine_lr_decay_reaches_final_fraction(tiny):
+    agent = RGrVAE("FlatLand-v0", lr_decay_steps=10, lr_final_frac=0.1, **tiny)
+    initial = [g["lr"] for g in agent.optimizer.param_groups]
+    agent.learn(5, progress_bar=False)
+    mid = [g["lr"] for g in agent.optimizer.param_groups]
+    agent.learn(10, progress_bar=False)
+    final = [g["lr"] for g in agent.optimizer.param_groups]
+    for lr0, lr_mid, lr_end in zip(initial, mid, final):
+        assert lr_end == pytest.approx(0.1 * lr0)
+        assert 0.1 * lr0 < lr_mid < lr0
+    assert agent.lr_scale() == pytest.approx(0.1)
+
+
+class Capture(BaseCallback):
+    def __init__(self) -> None:
+        self.seen: list[tuple[PairBatch, GroundTruth]] = []
+
+    def on_step(self, agent, stats, batch, truth) -> bool:
+        self.seen.append((batch, truth))
+        return True
+
+
+@pytest.mark.parametrize("noise", ["uniform", "salt", "backgrounds"])
+def test_noise_reaches_the_learner(noise, tiny):
+    agent = RGrVAE("FlatLand-v0", noise=noise, **tiny)
+    cap = Capture()
+    agent.learn(2, callback=cap, progress_bar=False)
+    batch, truth = cap.seen[0]
+    clean = agent.world.render_states(truth.factors)
+    changed = (batch.obs != clean).mean()
+    assert 0.01 < changed
+    if noise == "backgrounds":  # one background per pair: the black pixels of both frames agree
+        both_black = (agent.world.render_states(truth.next_factors) == 0) & (clean == 0)
+        assert np.array_equal(batch.obs[both_black], batch.next_obs[both_black])
+
+
+def test_background_folder_missing_is_a_clear_error(tiny, tmp_path):
+    agent = RGrVAE("FlatLand-v0", noise="backgrounds", background_dir=str(tmp_path / "nope"), **tiny)
+    with pytest.raises((FileNotFoundError, ValueError), match="nope"):
+        agent.learn(1, progress_bar=False)
+
+
+def test_k_step_pairs_with_multi_step_policy(tiny):
+    agent = RGrVAE("FlatLand-v0", k=2, action_steps=2, discounted=True, **tiny)
+    agent.learn(3, progress_bar=False)
+    assert agent.num_steps == 3
+    forward = ForwardVAE("FlatLand-v0", k=3, **tiny)
+    forward.learn(3, progress_bar=False)  # composes the 3 true actions of each pair
+    assert forward.num_steps == 3
+
+
+def test_bf16_loss_matches_float32_within_tolerance(tiny):
+    """Autocast changes only the conv nets' precision: the same batch gives nearly the same loss."""
+    losses = {}
+    for bf16 in (False, True):
+        agent = ForwardVAE("FlatLand-v0", bf16=bf16, **tiny)
+        batch, truth = next(agent._batches())
+        torch.manual_seed(0)
+        with torch.no_grad():
+            loss, _ = agent._loss(batch, truth.actions)
+        losses[bf16] = float(loss)
+    assert math.isfinite(losses[True])
+    assert losses[True] == pytest.approx(losses[False], rel=0.02)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"latent_size": 3}, "even"),
+        ({"gamma": -1.0}, "gamma"),
+        ({"angle_lr": 0.0}, "angle_lr"),
+        ({"lr_final_frac": 0.0}, "lr_final_frac"),
+        ({"noise": "fog"}, "noise"),
+        ({"structure": ("c+", "x")}, "structure"),
+        ({"not_a_flag": 1}, "unknown hyperparameters"),
+    ],
+)
+def test_bad_hyperparameters_are_clear_errors(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        RGrVAE("FlatLand-v0", **kwargs)
+
+
+def test_unknown_env_id_names_the_worlds():
+    with pytest.raises(ValueError, match="FlatLand-v0"):
+        RGrVAE("CartPole-v9")
