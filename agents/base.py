@@ -124,11 +124,15 @@ def resolve_device(device: str) -> torch.device:
     return torch.device(device)
 
 
+def check_env_id(env_id: str) -> None:
+    """Raise ValueError naming the registered worlds if ``env_id`` is not one."""
+    if env_id not in gym.registry:
+        raise ValueError(f"unknown env id {env_id!r}; registered symmetry worlds: {sorted(flatland_env.WORLDS)}")
+
+
 def make_world(env_id: str, env_kwargs: dict[str, Any] | None = None) -> gym.Env:
     """gym.make with a clear error naming the registered worlds."""
-    if env_id not in gym.registry:
-        worlds = sorted(flatland_env.WORLDS)
-        raise ValueError(f"unknown env id {env_id!r}; registered symmetry worlds: {worlds}")
+    check_env_id(env_id)
     return gym.make(env_id, **(env_kwargs or {}))
 
 

@@ -20,8 +20,9 @@ from agents.latent_actions import LatentActionAgent
 class ForwardVAEConfig(AgentConfig):
     gamma: float = 10.0
     """weight of the latent prediction loss ||rho(a) z1 - mu2||^2"""
-    angle_lr: float = 1e-3
-    """learning rate of the representation angles"""
+    angle_lr: float = 0.1
+    """learning rate of the representation angles (the paper's 0.1: with true actions there is no
+    policy for fast angles to destabilise)"""
     structure: tuple[str, ...] = ("c+", "c-")
     """group structure per latent plane; (latent_size/2) * len(structure) must equal the world's actions"""
     change_of_basis: bool = False

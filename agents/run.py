@@ -24,9 +24,8 @@ from typing import Any, Iterator
 import gymnasium as gym
 import numpy as np
 
-import flatland_env
 from agents import AGENTS
-from agents.base import AgentConfig, BaseAgent, NonFiniteLossError
+from agents.base import AgentConfig, BaseAgent, NonFiniteLossError, check_env_id
 from agents.callbacks import BaseCallback
 from agents.checkpoint import load_checkpoint
 from agents.figures import summary_figure
@@ -83,10 +82,6 @@ def build_hparams(model: str, flags: dict[str, Any]) -> dict[str, Any]:
         raise ValueError(f"--model {model} has no hyperparameter for {flags_txt}")
     return given
 
-
-def check_env_id(env_id: str) -> None:
-    if env_id not in gym.registry:
-        raise ValueError(f"unknown env id {env_id!r}; registered symmetry worlds: {sorted(flatland_env.WORLDS)}")
 
 
 
