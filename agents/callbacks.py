@@ -8,7 +8,7 @@ never passed to a learner.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -63,7 +63,3 @@ def as_callback(callback: BaseCallback | list[BaseCallback] | None) -> BaseCallb
         return CallbackList(list(callback))
     raise ValueError(f"callback must be a BaseCallback, a list of them, or None; got {type(callback).__name__}")
 
-
-def to_plain(value: Any) -> Any:
-    """numpy scalars -> Python numbers, for JSON and TensorBoard."""
-    return value.item() if isinstance(value, np.generic) else value
