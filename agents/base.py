@@ -1,10 +1,14 @@
-"""The surface shared by every agent: learn / encode / decode / save / load.
+"""The surface shared by every agent: learn / predict / encode / decode / save / load.
 
-An agent owns a world (a registered env id), a stream of transitions from vector envs, a
-learner (torch modules + one optimiser) and the update loop. Subclasses say only how a
-batch becomes a loss. The update loop strips the labels from every batch before the
-learner sees it: :class:`PairBatch` has no action field, and the true actions travel
-to callbacks (logging) in a separate :class:`GroundTruth`.
+An agent owns a pair source (the world's pairs, see :mod:`flatland_env.pairs`), a learner
+(torch modules and one optimiser) and the update loop. Subclasses say only how a batch
+becomes a loss. The update loop strips the labels from every batch before the learner sees
+it: :class:`~flatland_env.pairs.PairBatch` has no action field, and the true actions travel
+to callbacks (logging) in a separate :class:`~flatland_env.pairs.GroundTruth`.
+
+Every agent class registers itself under its ``algo`` name in :data:`AGENTS` when its
+module is imported (``import agents`` imports them all), which is where the CLI, the
+benchmarks and checkpoint loading find it.
 """
 
 from __future__ import annotations
@@ -13,39 +17,55 @@ import dataclasses
 import json
 import math
 import os
-from dataclasses import dataclass, field
-from typing import Any, ClassVar, Iterator
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
-import gymnasium as gym
 import numpy as np
 import torch
 from torch import nn
 
-import flatland_env  # noqa: F401  (registers the worlds)
-from agents.callbacks import BaseCallback, GroundTruth, as_callback
-from agents.checkpoint import load_checkpoint, save_checkpoint
-from flatland_env.spec import SymmetrySpec
-from flatland_env.transitions import TransitionCollector
-from flatland_env.wrappers import corrupt_pairs, resolve_backgrounds
+from agents.checkpoint import CheckpointError, load_checkpoint, numpy_to_torch, save_checkpoint, torch_to_numpy
+from agents.hardware import Precision, choose_precision, resolve_device
+from agents.training.callbacks import BaseCallback, as_callback
+from flatland_env.pairs import PairBatch, PairSource, PairSourceConfig, make_pair_source, split_labels
 from vae.model import VAE
 from vae.preprocess import obs_to_tensor, tensor_to_frames
 
+#: algorithm name (the CLI subcommand, the checkpoint's "algo") -> agent class
+AGENTS: dict[str, type["BaseAgent"]] = {}
 
-@dataclass(frozen=True)
-class PairBatch:
-    """What a learner receives: frame pairs and nothing else (no actions, no factors)."""
-
-    obs: np.ndarray  # (B, H, W, C) uint8
-    next_obs: np.ndarray  # (B, H, W, C) uint8
+#: the largest learning rate any optimiser here accepts: Adam's steps scale with it, and far above 1 they overflow
+MAX_LR = 1.0
 
 
 class NonFiniteLossError(FloatingPointError):
-    """Training produced a NaN or inf loss; parameters were left at their last good values."""
+    """Training produced a NaN or inf loss, gradient or weight; parameters were rolled back to their last good values."""
+
+
+# -- validation shared by every Config ---------------------------------------------------------
+def check_positive_int(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def check_number(name: str, value: Any, low: float = 0.0, high: float = math.inf, low_open: bool = False) -> float:
+    """A finite number in [low, high] (or (low, high] with ``low_open``)."""
+    ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+    ok = ok and math.isfinite(value) and (value > low if low_open else value >= low) and value <= high
+    if not ok:
+        interval = f"{'(' if low_open else '['}{low:g}, {high:g}]"
+        raise ValueError(f"{name} must be a finite number in {interval}, got {value!r}")
+    return float(value)
+
+
+def check_lr(name: str, value: Any) -> float:
+    return check_number(name, value, 0.0, MAX_LR, low_open=True)
 
 
 @dataclass
 class AgentConfig:
-    """Hyperparameters shared by all agents (PAPER.md 5 defaults)."""
+    """Hyperparameters of every agent: the backbone VAE, its optimiser and the run's seed and hardware."""
 
     latent_size: int = 4
     """latent dimensions (two per plane)"""
@@ -63,106 +83,85 @@ class AgentConfig:
     """final learning rate as a fraction of the initial one, when decaying"""
     batch_size: int = 128
     """pairs per update"""
-    num_envs: int = 8
-    """vector envs producing transitions"""
-    k: int = 1
-    """actions between the two frames of a pair"""
     channels: tuple[int, ...] = (32, 32, 32, 32)
     """conv widths of the encoder (the decoder mirrors them)"""
     hidden: int = 256
     """width of the FC layers"""
     output_selu: bool = False
     """SELU on the encoder output as in the original code (flattens latent circles)"""
-    bf16: bool = True
-    """bfloat16 autocast for the conv nets (latent algebra stays float32)"""
-    noise: str = "none"
-    """visual noise on training pairs: none, uniform, salt, backgrounds"""
-    background_dir: str = ""
-    """folder of background images for noise=backgrounds (empty: procedural textures)"""
+    precision: Precision = "auto"
+    """auto (bf16 only where the hardware computes it natively), fp32 or bf16 autocast for the conv nets"""
     seed: int = 0
     """seed of the model, the data and the sampling"""
     device: str = "auto"
-    """auto (CUDA when present), cpu or cuda"""
-    env_kwargs: dict[str, Any] = field(default_factory=dict)
-    """keyword arguments of gym.make for the world"""
+    """auto (CUDA when present), cpu, cuda or cuda:N"""
 
-    def validate(self) -> None:
-        def positive_int(name: str) -> None:
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"{name} must be a positive integer, got {v!r}")
-
-        for name in ("latent_size", "batch_size", "num_envs", "k", "hidden", "capacity_leadin"):
-            positive_int(name)
-        if isinstance(self.lr_decay_steps, bool) or not isinstance(self.lr_decay_steps, int) or self.lr_decay_steps < 0:
-            raise ValueError(f"lr_decay_steps must be an integer >= 0, got {self.lr_decay_steps!r}")
-        if not 0 < self.lr_final_frac <= 1:
-            raise ValueError(f"lr_final_frac must be in (0, 1], got {self.lr_final_frac!r}")
+    def __post_init__(self) -> None:
+        for name in ("latent_size", "batch_size", "hidden", "capacity_leadin"):
+            check_positive_int(name, getattr(self, name))
         if self.latent_size % 2:
             raise ValueError(f"latent_size must be even (latent planes of 2 dims), got {self.latent_size}")
-        for name in ("beta", "capacity", "lr"):
-            v = getattr(self, name)
-            if not np.isfinite(v) or v < 0:
-                raise ValueError(f"{name} must be a finite number >= 0, got {v!r}")
-        if self.lr <= 0:
-            raise ValueError(f"lr must be > 0, got {self.lr}")
-        if self.noise not in NOISE_KINDS:
-            raise ValueError(f"noise must be one of {NOISE_KINDS}, got {self.noise!r}")
+        self.channels = tuple(self.channels)
+        if not self.channels or any(isinstance(c, bool) or not isinstance(c, int) or c < 1 for c in self.channels):
+            raise ValueError(f"channels must be a non-empty sequence of positive integers, got {self.channels!r}")
+        if isinstance(self.lr_decay_steps, bool) or not isinstance(self.lr_decay_steps, int) or self.lr_decay_steps < 0:
+            raise ValueError(f"lr_decay_steps must be an integer >= 0, got {self.lr_decay_steps!r}")
+        check_number("lr_final_frac", self.lr_final_frac, 0.0, 1.0, low_open=True)
+        check_number("beta", self.beta)
+        check_number("capacity", self.capacity)
+        check_lr("lr", self.lr)
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise ValueError(f"seed must be an integer >= 0, got {self.seed!r}")
+        if self.precision not in ("auto", "fp32", "bf16"):
+            raise ValueError(f"precision must be auto, fp32 or bf16, got {self.precision!r}")
         if self.device not in ("auto", "cpu", "cuda") and not str(self.device).startswith("cuda:"):
             raise ValueError(f"device must be 'auto', 'cpu' or 'cuda[:N]', got {self.device!r}")
 
 
-NOISE_KINDS = ("none", "uniform", "salt", "backgrounds")
+def agent_class(name: str) -> type["BaseAgent"]:
+    """The registered agent class of an algorithm name, with an error naming the registered ones."""
+    import agents  # noqa: F401  (imports, so registers, every agent)
 
-
-def resolve_device(device: str) -> torch.device:
-    """'auto' picks CUDA when present; everything also runs on CPU."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"device {device!r} asked for, but CUDA is not available here; use 'cpu' or 'auto'")
-    return torch.device(device)
-
-
-def check_env_id(env_id: str) -> None:
-    """Raise ValueError naming the registered worlds if ``env_id`` is not one."""
-    if env_id not in gym.registry:
-        raise ValueError(f"unknown env id {env_id!r}; registered symmetry worlds: {sorted(flatland_env.WORLDS)}")
-
-
-def make_world(env_id: str, env_kwargs: dict[str, Any] | None = None) -> gym.Env:
-    """gym.make with a clear error naming the registered worlds."""
-    check_env_id(env_id)
-    return gym.make(env_id, **(env_kwargs or {}))
+    if name not in AGENTS:
+        raise ValueError(f"unknown model {name!r}; registered agents: {', '.join(sorted(AGENTS))}")
+    return AGENTS[name]
 
 
 class BaseAgent:
-    """Common machinery; subclasses define ``Config``, ``_build`` and ``_loss``."""
+    """Common machinery; subclasses define ``algo``, ``Config``, ``_build`` and ``_loss``."""
 
-    algo: ClassVar[str] = "base"
+    algo: ClassVar[str] = ""
     Config: ClassVar[type[AgentConfig]] = AgentConfig
+    #: only supervised agents (ForwardVAE) set this; their ``_loss`` also takes the true actions
+    uses_labels: ClassVar[bool] = False
 
-    def __init__(self, env: str = "FlatLand-v0", **hparams: Any) -> None:
-        if not isinstance(env, str):
-            raise ValueError(f"env must be a registered env id string, got {type(env).__name__}")
-        allowed = {f.name for f in dataclasses.fields(self.Config)}
-        unknown = sorted(set(hparams) - allowed)
-        if unknown:
-            raise ValueError(f"unknown hyperparameters {unknown} for {self.algo}; allowed: {sorted(allowed)}")
-        if "channels" in hparams:
-            hparams["channels"] = tuple(hparams["channels"])
-        self.config = self.Config(**hparams)
-        self.config.validate()
-        self.env_id = env
-        world = make_world(env, self.config.env_kwargs)
-        self.world = world.unwrapped
-        self.spec: SymmetrySpec = self.world.symmetry
-        self.obs_shape = world.observation_space.shape
-        world.close()
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.__dict__.get("algo"):
+            AGENTS[cls.algo] = cls
+
+    def __init__(
+        self,
+        source: PairSource | PairSourceConfig | str = "FlatLand-v0",
+        config: AgentConfig | None = None,
+        **hparams: Any,
+    ) -> None:
+        """``source``: a pair source, its config, or a registered world id (its default pair source).
+
+        Hyperparameters are either a ``config`` (this agent's ``Config``) or keyword
+        overrides of its defaults, e.g. ``RGrVAE("FlatLand-v0", seed=1, gamma=10)``.
+        """
+        self.config = self._make_config(config, hparams)
         self.device = resolve_device(self.config.device)
+        self.precision = choose_precision(self.config.precision, self.device)
         self.num_steps = 0
         self.generator = torch.Generator(device=self.device).manual_seed(self.config.seed)
         self.np_rng = np.random.default_rng(self.config.seed)
+        self.source = self._make_source(source)
+        self.spec = self.source.spec
+        self.world = self.source.world
+        self.obs_shape: tuple[int, ...] = tuple(self.source.observation_space.shape)
+        self._check_world()
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.config.seed)
             self.vae = VAE(
@@ -178,17 +177,45 @@ class BaseAgent:
         self.optimizer = torch.optim.Adam(self._param_groups())
         for group in self.optimizer.param_groups:
             group["initial_lr"] = group["lr"]
-        self._stream: Iterator | None = None
+        self._guard = FiniteGuard(self)
 
-    # -- what a subclass provides ------------------------------------------------------
+    # -- construction ------------------------------------------------------------------------
+    @classmethod
+    def _make_config(cls, config: AgentConfig | None, hparams: dict[str, Any]) -> AgentConfig:
+        if config is not None:
+            if hparams:
+                raise ValueError("pass either a config or keyword hyperparameters, not both")
+            if not isinstance(config, cls.Config):
+                raise ValueError(f"{cls.algo} takes a {cls.Config.__name__}, got {type(config).__name__}")
+            return dataclasses.replace(config)  # a copy, validated again
+        allowed = {f.name for f in dataclasses.fields(cls.Config)}
+        unknown = sorted(set(hparams) - allowed)
+        if unknown:
+            raise ValueError(f"unknown hyperparameters {unknown} for {cls.algo}; allowed: {sorted(allowed)}")
+        return cls.Config(**hparams)
+
+    def _make_source(self, source: PairSource | PairSourceConfig | str) -> PairSource:
+        """A built source as is; a config or world id built with seeds drawn from the agent's generator."""
+        if isinstance(source, PairSource):
+            return source
+        if isinstance(source, str):
+            source = PairSourceConfig(env_id=source)
+        if not isinstance(source, PairSourceConfig):
+            raise ValueError(
+                f"source must be a PairSource, a PairSourceConfig or a registered world id, got {type(source).__name__}"
+            )
+        seed = int(self.np_rng.integers(2**31))
+        return make_pair_source(source, seed=seed, noise_seed=int(self.np_rng.integers(2**31)))
+
+    def _check_world(self) -> None:
+        """Hook: refuse worlds the algorithm cannot learn, with a clear error (before any network exists)."""
+
+    # -- what a subclass provides ------------------------------------------------------------
     def _build(self) -> None:
         """Create the modules beyond ``self.vae`` (called under the seeded RNG)."""
 
     def _param_groups(self) -> list[dict[str, Any]]:
         return [{"params": self.vae.parameters(), "lr": self.config.lr}]
-
-    #: only supervised agents (ForwardVAE) set this; their ``_loss`` also takes the true actions
-    uses_labels: ClassVar[bool] = False
 
     def _loss(self, batch: PairBatch, *labels: np.ndarray) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         raise NotImplementedError
@@ -197,45 +224,15 @@ class BaseAgent:
         """Every trainable module, by name (what a checkpoint stores)."""
         return nn.ModuleDict({"vae": self.vae})
 
-    # -- data ------------------------------------------------------------------------
-    def _batches(self) -> Iterator[tuple[PairBatch, GroundTruth]]:
-
-        collector = TransitionCollector(
-            self.env_id,
-            num_envs=self.config.num_envs,
-            k=self.config.k,
-            seed=int(self.np_rng.integers(2**31)),
-            shuffle=True,
-            **self.config.env_kwargs,
-        )
-        noise = self._noise_settings()
-        noise_rng = np.random.default_rng(int(self.np_rng.integers(2**31)))
-        for t in collector.stream(self.config.batch_size):
-            if noise:
-                t = corrupt_pairs(t, noise_rng, **noise)
-            yield PairBatch(t.obs, t.next_obs), GroundTruth(t.actions, t.factors, t.next_factors)
-
-    def _noise_settings(self) -> dict[str, Any]:
-        """Keyword arguments of corrupt_pairs for the configured noise (PAPER.md 6 levels)."""
-        kind = self.config.noise
-        if kind == "none":
-            return {}
-        if kind == "uniform":
-            return {"uniform": 0.1}
-        if kind == "salt":
-            return {"salt": 0.1}
-        bank = resolve_backgrounds(
-            self.config.background_dir or None, self.obs_shape[0], self.obs_shape[-1], seed=self.config.seed
-        )
-        return {"backgrounds": bank}
-
-    # -- training --------------------------------------------------------------------
+    # -- training ----------------------------------------------------------------------------
     def autocast(self):
-        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.config.bf16)
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16")
 
     def train_step(self, batch: PairBatch, true_actions: np.ndarray | None = None) -> dict[str, float]:
-        """One update from one batch; raises NonFiniteLossError before touching parameters.
+        """One update from one batch.
 
+        A NaN or inf loss, gradient, weight or optimiser state raises NonFiniteLossError with
+        the parameters and optimiser state rolled back to their values before this update.
         ``true_actions`` is accepted only by supervised agents; unsupervised ones refuse it.
         """
         if not isinstance(batch, PairBatch):
@@ -249,17 +246,15 @@ class BaseAgent:
             if true_actions is not None:
                 raise ValueError(f"{self.algo} learns without action labels; do not pass true_actions")
             loss, stats = self._loss(batch)
-        if not torch.isfinite(loss):
-            raise NonFiniteLossError(
-                f"{self.algo}: the loss became {loss.item()} at update {self.num_steps}; parameters kept at "
-                f"their last good values (try a lower learning rate or beta)"
-            )
+        self._guard.check_loss(loss)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        self._guard.check_gradients()
         scale = self.lr_scale()
         for group in self.optimizer.param_groups:
             group["lr"] = group["initial_lr"] * scale
         self.optimizer.step()
+        self._guard.check_step()
         self.num_steps += 1
         return {"loss": float(loss.detach()), **{k: float(v) for k, v in stats.items()}}
 
@@ -277,12 +272,14 @@ class BaseAgent:
         callback: BaseCallback | list[BaseCallback] | None = None,
         progress_bar: bool = True,
     ) -> "BaseAgent":
-        """Run ``total_steps`` more updates on fresh transitions from the vector envs."""
+        """Run up to ``total_steps`` more updates on pairs from the source; a callback may stop earlier.
+
+        Callbacks see each update's scalars, the batch and its ground truth; they may not
+        change the weights (a callback that does raises RuntimeError).
+        """
         if isinstance(total_steps, bool) or not isinstance(total_steps, (int, np.integer)) or total_steps < 0:
             raise ValueError(f"total_steps must be an integer >= 0, got {total_steps!r}")
         cb = as_callback(callback)
-        if self._stream is None:
-            self._stream = self._batches()
         cb.on_training_start(self, int(total_steps))
         bar = None
         if progress_bar:
@@ -291,13 +288,17 @@ class BaseAgent:
             bar = tqdm(total=int(total_steps), desc=self.algo, unit="upd", dynamic_ncols=True)
         try:
             for _ in range(int(total_steps)):
-                batch, truth = next(self._stream)
+                batch, truth = split_labels(self.source.next_batch(self.config.batch_size))
                 stats = self.train_step(batch, truth.actions if self.uses_labels else None)
                 if bar is not None:
                     bar.update(1)
                     if self.num_steps % 10 == 0:
                         bar.set_postfix(self.progress_stats(stats), refresh=False)
-                if not cb.on_step(self, stats, batch, truth):
+                versions = self._guard.weight_versions()
+                keep_going = cb.on_step(self, stats, batch, truth)
+                if self._guard.weight_versions() != versions:
+                    raise RuntimeError(f"a callback changed the agent's weights at update {self.num_steps}")
+                if not keep_going:
                     break
         finally:
             if bar is not None:
@@ -310,7 +311,7 @@ class BaseAgent:
         keys = ("loss", "recon", "pred", "reward", "entropy")
         return {k: f"{stats[k]:.3g}" for k in keys if k in stats}
 
-    # -- inference ---------------------------------------------------------------------
+    # -- inference ---------------------------------------------------------------------------
     @torch.no_grad()
     def encode(self, obs: np.ndarray, batch_size: int = 512) -> np.ndarray:
         """Latent means of uint8 frames (N, H, W, C) -> (N, L) float32."""
@@ -330,41 +331,133 @@ class BaseAgent:
             raise ValueError(f"latents must have shape (N, {self.config.latent_size}), got {tuple(z.shape)}")
         return tensor_to_frames(torch.sigmoid(self.vae.decode(z).float()))
 
-    # -- persistence ---------------------------------------------------------------------
+    # -- persistence -------------------------------------------------------------------------
     def save(self, path: str | os.PathLike) -> None:
-        """Weights, optimiser, step count and RNG state, written atomically."""
-        cfg = dataclasses.asdict(self.config)
+        """Weights, optimiser, step count, every generator and the pair source's state, written atomically."""
         save_checkpoint(
             path,
             {
                 "algo": self.algo,
-                "env_id": self.env_id,
-                "config": json.dumps(cfg),
+                "config": json.dumps(dataclasses.asdict(self.config)),
                 "num_steps": self.num_steps,
                 "modules": self.modules().state_dict(),
                 "optimizer": self.optimizer.state_dict(),
                 "torch_rng": self.generator.get_state(),
                 "numpy_rng": json.dumps(self.np_rng.bit_generator.state),
+                "source": {
+                    "config": json.dumps(dataclasses.asdict(self.source.config)),
+                    "seed": self.source.seed,
+                    "noise_seed": self.source.noise_seed,
+                    "state": numpy_to_torch(self.source.state_dict()),
+                },
             },
         )
 
     @classmethod
     def load(cls, path: str | os.PathLike, device: str | None = None) -> "BaseAgent":
-        """Rebuild an agent from a checkpoint (safe: weights_only loading)."""
-        payload = load_checkpoint(path, expected_algo=None if cls is BaseAgent else cls.algo)
-        from agents import AGENTS
+        """Rebuild an agent from a checkpoint (safe: weights_only loading of a hash-checked file).
 
-        algo_cls = AGENTS.get(payload["algo"]) if cls is BaseAgent else cls
-        if algo_cls is None:
-            raise ValueError(f"checkpoint holds unknown algorithm {payload['algo']!r}; known: {sorted(AGENTS)}")
-        cfg = json.loads(payload["config"])
-        if device is not None:
-            cfg["device"] = device
-        agent = algo_cls(payload["env_id"], **cfg)
-        agent.modules().load_state_dict(payload["modules"])
-        agent.optimizer.load_state_dict(payload["optimizer"])
-        agent.num_steps = int(payload["num_steps"])
-        agent.generator.set_state(payload["torch_rng"])
-        agent.np_rng.bit_generator.state = json.loads(payload["numpy_rng"])
+        The pair source is rebuilt and restored too, so ``learn`` continues exactly as the
+        saved agent would have. Any inconsistency raises CheckpointError saying what is wrong.
+        """
+        payload = load_checkpoint(path, expected_algo=None if cls is BaseAgent else cls.algo)
+        try:
+            algo_cls = agent_class(payload["algo"]) if cls is BaseAgent else cls
+            cfg = json.loads(payload["config"])
+            if device is not None:
+                cfg["device"] = device
+            steps = payload["num_steps"]
+            if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
+                raise ValueError(f"its step count must be an integer >= 0, got {steps!r}")
+            src = payload["source"]
+            source_config = PairSourceConfig(**json.loads(src["config"]))
+            source = make_pair_source(source_config, int(src["seed"]), int(src["noise_seed"]))
+            agent = algo_cls(source, **cfg)
+            agent.modules().load_state_dict(payload["modules"])
+            agent.optimizer.load_state_dict(payload["optimizer"])
+            source.load_state_dict(torch_to_numpy(src["state"]))
+            agent.num_steps = steps
+            agent.generator.set_state(payload["torch_rng"])
+            agent.np_rng.bit_generator.state = json.loads(payload["numpy_rng"])
+        except (KeyError, TypeError, ValueError, RuntimeError) as e:
+            if isinstance(e, CheckpointError):
+                raise
+            what = f"missing entry {e}" if isinstance(e, KeyError) else str(e).splitlines()[0][:300]
+            raise CheckpointError(f"{path} does not describe a consistent agent: {what}") from None
+        agent._guard.snapshot()
         return agent
 
+
+class FiniteGuard:
+    """Keeps training finite: checks the loss, the gradients and, after each step, weights and optimiser state.
+
+    It holds a copy of the last finite parameters and optimiser moments (refreshed after
+    every good step with fused copies) and restores them when a check fails, so the agent
+    is always left at its last finite state.
+    """
+
+    def __init__(self, agent: BaseAgent) -> None:
+        self.agent = agent
+        self.params = [p for g in agent.optimizer.param_groups for p in g["params"]]
+        self._names = {id(p): n for n, p in agent.modules().named_parameters()}
+        self._saved: list[torch.Tensor] | None = None
+
+    def _state_tensors(self) -> list[torch.Tensor]:
+        out = list(self.params)
+        for p in self.params:
+            st = self.agent.optimizer.state.get(p, {})
+            out += [v for k, v in st.items() if isinstance(v, torch.Tensor) and v.is_floating_point() and k != "step"]
+        return out
+
+    def snapshot(self) -> None:
+        tensors = self._state_tensors()
+        if self._saved is None or len(self._saved) != len(tensors):
+            self._saved = [t.detach().clone() for t in tensors]
+        else:
+            torch._foreach_copy_(self._saved, [t.detach() for t in tensors])
+
+    def _fail(self, what: str) -> None:
+        if self._saved is not None:
+            tensors = self._state_tensors()
+            with torch.no_grad():
+                if len(tensors) == len(self._saved):
+                    torch._foreach_copy_(tensors, self._saved)
+                else:  # the failing step was the optimiser's first: it had no state before
+                    torch._foreach_copy_(self.params, self._saved[: len(self.params)])
+                    self.agent.optimizer.state.clear()
+        self.agent.optimizer.zero_grad(set_to_none=True)
+        raise NonFiniteLossError(
+            f"{self.agent.algo}: {what} at update {self.agent.num_steps}; parameters and optimiser state were rolled "
+            f"back to their last finite values (try a lower learning rate or beta)"
+        )
+
+    def check_loss(self, loss: torch.Tensor) -> None:
+        if self._saved is None:
+            self.snapshot()
+        if not bool(torch.isfinite(loss)):
+            self._fail(f"the loss became {loss.item()}")
+
+    def check_gradients(self) -> None:
+        grads = [p.grad for p in self.params if p.grad is not None]
+        if grads and not _all_finite(grads):
+            bad = next(self._names.get(id(p), "?") for p in self.params if p.grad is not None
+                       and not bool(torch.isfinite(p.grad).all()))
+            self._fail(f"the gradient of {bad} became non-finite")
+
+    def check_step(self) -> None:
+        tensors = self._state_tensors()
+        if not _all_finite(tensors):
+            bad = next((self._names.get(id(p), "optimiser state") for p in self.params
+                        if not bool(torch.isfinite(p).all())), "optimiser state")
+            self._fail(f"the optimiser step made {bad} non-finite")
+        self.snapshot()
+
+    def weight_versions(self) -> int:
+        """A counter that changes whenever any parameter is modified in place."""
+        return sum(p._version for p in self.params)
+
+
+def _all_finite(tensors: list[torch.Tensor]) -> bool:
+    """One fused reduction over many tensors: the largest |value| of each is finite iff all its elements are."""
+    peaks = torch._foreach_norm([t.detach() for t in tensors], ord=math.inf)
+    return bool(torch.isfinite(torch.stack(peaks)).all())

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from agents.base import AgentConfig, BaseAgent, PairBatch
-from vae.preprocess import obs_to_tensor
+from agents.base import AgentConfig, BaseAgent
+from flatland_env.pairs import PairBatch
 from vae.model import vae_loss
+from vae.preprocess import obs_to_tensor
 
 
 class BetaVAE(BaseAgent):

@@ -1,52 +1,34 @@
-"""ForwardVAE / GrVAE: the supervised reference (PAPER.md 4).
+"""ForwardVAE / GrVAE: the supervised reference (docs/method.md).
 
 The true action a selects rho(a); loss = VAE loss + gamma * ||rho(a) z1 - mu2||^2. It is
-what the unsupervised RGrVAE is judged against, so it shares RGrVAE's surface.
+what the unsupervised RGrVAE is judged against, so it shares RGrVAE's surface. Its
+hyperparameters are the paper's (:class:`~agents.latent_actions.LatentActionConfig`'s
+defaults): with true actions there is no policy for fast angles to destabilise.
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch import nn
 
-from agents.base import AgentConfig, PairBatch
-from agents.latent_actions import LatentActionAgent
+from agents.latent_actions import LatentActionAgent, LatentActionConfig
+from flatland_env.pairs import PairBatch
 
-
-@dataclass
-class ForwardVAEConfig(AgentConfig):
-    gamma: float = 10.0
-    """weight of the latent prediction loss ||rho(a) z1 - mu2||^2"""
-    angle_lr: float = 0.1
-    """learning rate of the representation angles (the paper's 0.1: with true actions there is no
-    policy for fast angles to destabilise)"""
-    structure: tuple[str, ...] = ("c+", "c-")
-    """group structure per latent plane; (latent_size/2) * len(structure) must equal the world's actions"""
-    change_of_basis: bool = False
-    """learn a change of basis C: rho' = C^-1 rho C"""
-
-    def validate(self) -> None:
-        super().validate()
-        if not np.isfinite(self.gamma) or self.gamma < 0:
-            raise ValueError(f"gamma must be a finite number >= 0, got {self.gamma!r}")
-        if not np.isfinite(self.angle_lr) or self.angle_lr <= 0:
-            raise ValueError(f"angle_lr must be a finite number > 0, got {self.angle_lr!r}")
+#: ForwardVAE's hyperparameters are exactly the shared latent-action ones
+ForwardVAEConfig = LatentActionConfig
 
 
 class ForwardVAE(LatentActionAgent):
     """True action i uses latent action i; with k-step pairs the k actions are composed."""
 
     algo = "forward"
-    Config = ForwardVAEConfig
-    config: ForwardVAEConfig
+    Config = LatentActionConfig
+    config: LatentActionConfig
     uses_labels = True
 
     def _build(self) -> None:
-        self.config.structure = tuple(self.config.structure)
-        self._build_rho(self.config.structure, self.config.change_of_basis)
+        self._build_rho()
         if self.rho.num_actions != self.spec.num_actions:
             raise ValueError(
                 f"ForwardVAE maps each of the world's {self.spec.num_actions} actions to one latent action, but "

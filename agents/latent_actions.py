@@ -1,14 +1,21 @@
-"""Shared surface of agents whose latent actions are group representations."""
+"""Shared surface of agents whose latent actions are group representations (RGrVAE, ForwardVAE).
+
+:class:`LatentActionConfig` is the one home of the latent-action hyperparameters both share
+(the prediction weight gamma, the angles' learning rate, the group structure per plane and
+the change of basis); each agent's Config only overrides a default where it has a reason.
+"""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
 
-from dataclasses import dataclass
-
-from agents.base import BaseAgent, PairBatch
-from vae.groups import GroupRepresentation
+from agents.base import AgentConfig, BaseAgent, check_lr, check_number
+from flatland_env.pairs import PairBatch
+from vae.groups import SYMBOLS, GroupRepresentation
 from vae.model import VAEOutput, vae_loss
 from vae.preprocess import obs_to_tensor, tensor_to_frames
 
@@ -24,16 +31,41 @@ class PairForward:
     vae_parts: dict[str, torch.Tensor]  # loss, recon, kl of x1
 
 
+@dataclass
+class LatentActionConfig(AgentConfig):
+    """AgentConfig plus the group representation rho and its prediction loss."""
+
+    gamma: float = 10.0
+    """weight of the latent prediction loss ||rho(a) z1 - mu2||^2"""
+    angle_lr: float = 0.1
+    """learning rate of the representation angles"""
+    structure: tuple[str, ...] = ("c+", "c-")
+    """group structure per latent plane: c+, c-, c (rotations), free (2x2 block), id, ref"""
+    change_of_basis: bool = False
+    """learn a change of basis C: rho' = C^-1 rho C"""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_number("gamma", self.gamma)
+        check_lr("angle_lr", self.angle_lr)
+        self.structure = tuple(self.structure)
+        bad = [s for s in self.structure if s not in SYMBOLS]
+        if not self.structure or bad:
+            raise ValueError(f"structure must name one or more of {SYMBOLS}, got {self.structure!r}")
+
+
 class LatentActionAgent(BaseAgent):
     """Adds rho, the learnable group representation, and what can be read off it."""
 
+    Config = LatentActionConfig
+    config: LatentActionConfig
     rho: GroupRepresentation
 
-    def _build_rho(self, structure: tuple[str, ...], change_of_basis: bool) -> None:
+    def _build_rho(self) -> None:
         self.rho = GroupRepresentation(
             self.config.latent_size,
-            structure,
-            change_of_basis=change_of_basis,
+            self.config.structure,
+            change_of_basis=self.config.change_of_basis,
             generator=torch.Generator().manual_seed(self.config.seed),
         )
 
@@ -88,6 +120,35 @@ class LatentActionAgent(BaseAgent):
                 f"latent actions must be {n} integers in [0, {self.num_latent_actions}), got {actions!r}"
             )
         return torch.as_tensor(a, dtype=torch.long, device=self.device)
+
+    def infer_actions(self, obs: np.ndarray, next_obs: np.ndarray) -> np.ndarray:
+        """The latent action explaining each pair, (N,) int64."""
+        raise NotImplementedError
+
+    def predict(
+        self,
+        observation: tuple[np.ndarray, np.ndarray],
+        state: Any = None,
+        episode_start: Any = None,
+        deterministic: bool = True,
+    ) -> tuple[np.ndarray, None]:
+        """SB3-style: the latent action for each (obs, next_obs) pair, and no recurrent state.
+
+        ``observation`` is the pair of frame batches; the latent actions are what
+        :meth:`infer_actions` returns (``deterministic=False`` samples where the agent has a
+        stochastic policy).
+        """
+        if not isinstance(observation, (tuple, list)) or len(observation) != 2:
+            raise ValueError("observation must be a pair (obs, next_obs) of uint8 frame batches (N, H, W, C)")
+        obs, next_obs = (np.asarray(o) for o in observation)
+        single = obs.ndim == 3
+        if single:
+            obs, next_obs = obs[None], next_obs[None]
+        actions = self._sample_actions(obs, next_obs) if not deterministic else self.infer_actions(obs, next_obs)
+        return (actions[0] if single else actions), None
+
+    def _sample_actions(self, obs: np.ndarray, next_obs: np.ndarray) -> np.ndarray:
+        return self.infer_actions(obs, next_obs)
 
     @torch.no_grad()
     def predict_next(self, obs: np.ndarray, latent_action: np.ndarray | int) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""The RGrVAE policy: which latent group action explains a frame pair (PAPER.md 4)."""
+"""The RGrVAE policy: which latent group action explains a frame pair (docs/method.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""RGrVAE: latent group actions inferred by a policy, trained by REINFORCE (PAPER.md 4).
+"""RGrVAE: latent group actions inferred by a policy, trained by REINFORCE (docs/method.md).
 
 The policy looks at a frame pair (x1, x2) and picks a latent action a; rho(a) is applied
 to the latent z1 of x1 and the agent is rewarded by how much closer that brings it to
@@ -14,50 +14,45 @@ import numpy as np
 import torch
 from torch import nn
 
-from agents.base import AgentConfig, PairBatch
-from agents.latent_actions import LatentActionAgent
+from agents.base import check_lr, check_number, check_positive_int
+from agents.latent_actions import LatentActionAgent, LatentActionConfig
 from agents.policy import PairPolicy
+from flatland_env.pairs import PairBatch
 from vae.preprocess import obs_to_tensor
 
 
 @dataclass
-class RGrVAEConfig(AgentConfig):
+class RGrVAEConfig(LatentActionConfig):
+    """RGrVAE: a policy picks the latent action explaining each pair, trained by REINFORCE (docs/method.md)."""
+
     gamma: float = 30.0
-    """weight of the latent prediction loss ||rho(a) z1 - mu2||^2 (paper: 10; 30 reaches a linear
-    representation in fewer updates, see README)"""
+    """weight of the latent prediction loss ||rho(a) z1 - mu2||^2 (the paper's 10; 30 reaches a linear
+    representation in fewer updates, docs/method.md)"""
+    angle_lr: float = 1e-3
+    """learning rate of the representation angles (the paper's 0.1 collapses the angles to 0 before the
+    policy can tell actions apart, docs/method.md)"""
+    lr_decay_steps: int = 7000
+    """cosine-decay every learning rate to lr_final_frac of its value over this many updates (0: constant)"""
     policy_lr: float = 1e-3
     """learning rate of the policy"""
-    angle_lr: float = 1e-3
-    """learning rate of the representation angles (the paper's 0.1 collapses them, PAPER.md 5)"""
     entropy_weight: float = 0.01
     """weight of the policy entropy bonus"""
     regret: float = 0.0
     """weight of the regret (best reward over all actions - reward taken) subtracted from the reward"""
-    structure: tuple[str, ...] = ("c+", "c-")
-    """group structure per latent plane: c+, c-, c, free, id, ref"""
-    change_of_basis: bool = False
-    """learn a change of basis C: rho' = C^-1 rho C"""
     action_steps: int = 1
-    """policy steps N that explain one pair (use with k-step pairs)"""
+    """policy steps N that explain one pair (use N = k with k-step pairs)"""
     discounted: bool = False
     """multi-step: discounted returns instead of per-step rewards"""
     discount: float = 0.99
     """discount of the returns"""
 
-    def validate(self) -> None:
-        super().validate()
-        for name in ("gamma", "entropy_weight", "regret"):
-            v = getattr(self, name)
-            if not np.isfinite(v) or v < 0:
-                raise ValueError(f"{name} must be a finite number >= 0, got {v!r}")
-        for name in ("policy_lr", "angle_lr"):
-            v = getattr(self, name)
-            if not np.isfinite(v) or v <= 0:
-                raise ValueError(f"{name} must be a finite number > 0, got {v!r}")
-        if isinstance(self.action_steps, bool) or not isinstance(self.action_steps, int) or self.action_steps < 1:
-            raise ValueError(f"action_steps must be a positive integer, got {self.action_steps!r}")
-        if not 0 < self.discount <= 1:
-            raise ValueError(f"discount must be in (0, 1], got {self.discount}")
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_number("entropy_weight", self.entropy_weight)
+        check_number("regret", self.regret)
+        check_lr("policy_lr", self.policy_lr)
+        check_positive_int("action_steps", self.action_steps)
+        check_number("discount", self.discount, 0.0, 1.0, low_open=True)
 
 
 class RGrVAE(LatentActionAgent):
@@ -68,8 +63,7 @@ class RGrVAE(LatentActionAgent):
     config: RGrVAEConfig
 
     def _build(self) -> None:
-        self.config.structure = tuple(self.config.structure)
-        self._build_rho(self.config.structure, self.config.change_of_basis)
+        self._build_rho()
         self.policy = PairPolicy(self.obs_shape[-1], self.rho.num_actions, self.obs_shape[0])
 
     def modules(self):

@@ -1,50 +1,43 @@
-"""Symmetry worlds as Gymnasium environments; importing this registers every world."""
+"""Symmetry worlds as Gymnasium environments; importing this registers every world.
 
-from gymnasium.envs.registration import register, registry
+Each module of :mod:`flatland_env.worlds` defines one world and registers it itself
+(:func:`~flatland_env.registration.register_world`); they are all imported here, so adding
+a world is adding a file there.
+"""
 
+import importlib
+import pkgutil
+
+from flatland_env import worlds as _worlds
 from flatland_env.base import SymmetryWorld
-from flatland_env.flatland import FlatLandEnv, flatland_spec
-from flatland_env.spec import ActionEffect, SymmetrySpec
-from flatland_env.sprites import SpritesEnv, sprites_spec
+from flatland_env.registration import (
+    check_world_id,
+    make_vector_world,
+    make_world,
+    register_world,
+    symmetry_world_ids,
+)
+from flatland_env.spec import ActionEffect, GroupSpec, SymmetrySpec, spec_from_json
 from flatland_env.transitions import Transition, TransitionCollector, load_npz, save_npz
-from flatland_env.vector import FlatLandVectorEnv, SpritesVectorEnv, SymmetryVectorEnv
+from flatland_env.vector import SymmetryVectorEnv
 
-#: every world this package registers: id -> entry point
-WORLDS = {
-    "FlatLand-v0": "flatland_env.flatland:FlatLandEnv",
-    "Sprites-v0": "flatland_env.sprites:SpritesEnv",
-}
-
-#: native vector envs (``gym.make_vec`` default); ``vectorization_mode="sync"`` works for every world
-VECTOR_ENTRY_POINTS = {
-    "FlatLand-v0": "flatland_env.vector:FlatLandVectorEnv",
-    "Sprites-v0": "flatland_env.vector:SpritesVectorEnv",
-}
-
-for _env_id, _entry in WORLDS.items():
-    if _env_id not in registry:
-        register(
-            id=_env_id,
-            entry_point=_entry,
-            vector_entry_point=VECTOR_ENTRY_POINTS.get(_env_id),
-            max_episode_steps=1000,
-        )
+for _module in pkgutil.iter_modules(_worlds.__path__):
+    importlib.import_module(f"{_worlds.__name__}.{_module.name}")
 
 __all__ = [
-    "VECTOR_ENTRY_POINTS",
-    "WORLDS",
     "ActionEffect",
-    "FlatLandEnv",
-    "FlatLandVectorEnv",
-    "SpritesEnv",
-    "SpritesVectorEnv",
+    "GroupSpec",
     "SymmetrySpec",
     "SymmetryVectorEnv",
     "SymmetryWorld",
     "Transition",
     "TransitionCollector",
-    "flatland_spec",
+    "check_world_id",
     "load_npz",
+    "make_vector_world",
+    "make_world",
+    "register_world",
     "save_npz",
-    "sprites_spec",
+    "spec_from_json",
+    "symmetry_world_ids",
 ]

@@ -1,8 +1,9 @@
-"""Shared surface of every symmetry world: discrete cyclic actions on integer factors.
+"""Shared surface of every symmetry world: a group acting on a factor state, seen as frames.
 
-A concrete world supplies its :class:`~flatland_env.spec.SymmetrySpec`, how to render any
+A concrete world supplies its spec (:class:`~flatland_env.spec.GroupSpec`), how to draw any
 batch of factor states, and (optionally) how an action moves the state. Everything else,
-action validation, ``info["factors"]``, seeding and the render modes, lives here once.
+action validation, ``info["factors"]``, seeding, the observation channels and the render
+modes, lives here once.
 """
 
 from __future__ import annotations
@@ -13,9 +14,21 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from flatland_env.spec import SymmetrySpec
+from flatland_env.spec import GroupSpec
 
 OBS_MODES = ("grey", "rgb")
+
+#: largest frame side a world accepts: frames are cached or drawn in batches, so memory grows as its square
+MAX_FRAME_SIZE = 256
+
+
+def check_frame_size(frame_size: Any, minimum: int = 16) -> int:
+    """Return ``frame_size`` or raise a ValueError naming the allowed range."""
+    if isinstance(frame_size, bool) or not isinstance(frame_size, (int, np.integer)):
+        raise ValueError(f"frame_size must be an integer in [{minimum}, {MAX_FRAME_SIZE}], got {frame_size!r}")
+    if not minimum <= frame_size <= MAX_FRAME_SIZE:
+        raise ValueError(f"frame_size must be in [{minimum}, {MAX_FRAME_SIZE}], got {frame_size}")
+    return int(frame_size)
 
 
 def check_obs_mode(obs_mode: str) -> str:
@@ -32,19 +45,21 @@ def observation_space(frame_size: int, obs_mode: str) -> spaces.Box:
 
 
 def to_obs_mode(frames: np.ndarray, obs_mode: str) -> np.ndarray:
-    """Frames (..., H, W, 1 or 3) as the observations of ``obs_mode`` (grey repeated for rgb)."""
+    """Frames (..., H, W, 1 or 3) as the observations of ``obs_mode``: grey repeated for rgb, rgb averaged for grey."""
     if obs_mode == "rgb" and frames.shape[-1] == 1:
         return np.repeat(frames, 3, axis=-1)
+    if obs_mode == "grey" and frames.shape[-1] == 3:
+        return np.rint(frames.mean(axis=-1, keepdims=True)).astype(np.uint8)
     return frames
 
 
 class SymmetryWorld(gym.Env):
-    """A Gymnasium env whose discrete actions generate a known product of cyclic groups."""
+    """A Gymnasium env whose actions are elements of a known group acting on its state."""
 
     metadata = {"render_modes": ["human", "rgb_array"], "render_fps": 15}
 
     #: set by subclasses in __init__
-    symmetry: SymmetrySpec
+    symmetry: GroupSpec
 
     def __init__(self, frame_size: int, obs_mode: str = "grey", render_mode: str | None = None) -> None:
         check_obs_mode(obs_mode)
@@ -52,21 +67,29 @@ class SymmetryWorld(gym.Env):
             raise ValueError(
                 f"render_mode must be None or one of {self.metadata['render_modes']}, got {render_mode!r}"
             )
-        self.frame_size = int(frame_size)
+        self.frame_size = check_frame_size(frame_size)
         self.obs_mode = obs_mode
         self.render_mode = render_mode
         self.observation_space = observation_space(self.frame_size, obs_mode)
-        self.action_space = spaces.Discrete(self.symmetry.num_actions)
+        self.action_space = self._make_action_space()
         self._factors: np.ndarray | None = None
         self._window = None
         self._clock = None
 
     # -- to be provided by a world --------------------------------------------------
-    def render_states(self, factors: np.ndarray) -> np.ndarray:
-        """Frames of a batch of states: (N, num_factors) int -> (N, H, W, C) uint8."""
+    def draw_states(self, factors: np.ndarray) -> np.ndarray:
+        """The world's own drawing of validated states: (..., num_factors) -> (..., H, W, 1 or 3) uint8."""
         raise NotImplementedError
 
-    def _transition(self, factors: np.ndarray, action: int) -> np.ndarray:
+    def _make_action_space(self) -> spaces.Space:
+        """One discrete action per spec action; worlds with continuous actions override this."""
+        return spaces.Discrete(self.symmetry.num_actions)
+
+    def hand_actions(self) -> list[tuple[str, Any]]:
+        """(name, env action) pairs a person can play (scripts/play.py); one per discrete action by default."""
+        return list(zip(self.symmetry.action_names, range(self.symmetry.num_actions)))
+
+    def _transition(self, factors: np.ndarray, action: Any) -> np.ndarray:
         """Next state after ``action``; worlds with a motion model override this."""
         return self.symmetry.apply(factors, action)
 
@@ -74,6 +97,10 @@ class SymmetryWorld(gym.Env):
         return self.symmetry.sample_factors(self.np_random, 1)[0]
 
     # -- gymnasium API ------------------------------------------------------------
+    def render_states(self, factors: np.ndarray) -> np.ndarray:
+        """Observations of any batch of states, (..., num_factors) -> (..., H, W, C) uint8, C as the obs mode."""
+        return to_obs_mode(self.draw_states(self.symmetry.validate_factors(factors)), self.obs_mode)
+
     @property
     def factors(self) -> np.ndarray:
         """A copy of the current ground-truth state."""
@@ -128,14 +155,12 @@ class SymmetryWorld(gym.Env):
         """Hook for worlds that mirror the state in a simulator."""
 
     def _observe(self) -> np.ndarray:
-        frame = self.render_states(self._factors[None])[0]
-        return to_obs_mode(frame, self.obs_mode)
+        return self.render_states(self._factors[None])[0]
 
     def _frame_rgb(self) -> np.ndarray:
-        frame = self.render_states(self.factors[None])[0]
-        return np.repeat(frame, 3, axis=-1) if frame.shape[-1] == 1 else frame.copy()
+        return to_obs_mode(self.draw_states(self.factors[None])[0], "rgb")
 
-    def _check_action(self, action) -> int:
+    def _check_action(self, action) -> Any:
         if isinstance(action, np.ndarray) and action.shape == ():
             action = action.item()
         if isinstance(action, (bool, np.bool_)) or not isinstance(action, (int, np.integer)):

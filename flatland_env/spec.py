@@ -1,9 +1,16 @@
-"""Ground truth of a symmetry world as pure data.
+"""Ground truth of a symmetry world as pure data: which group acts, and how each action acts.
 
-A world's state is a vector of integer factors. Some factors are *acted on*: each action
-adds a fixed step to one factor, modulo that factor's size, so the actions generate a
-product of cyclic groups. Metrics and evaluation read this spec instead of guessing the
-structure from pixels.
+Every world carries a spec, a :class:`GroupSpec`. Its state is a vector of factors; its
+actions are group elements acting on that state. Metrics, agents and evaluation read the
+spec instead of guessing the structure from pixels, and ask it what kind of group it is:
+
+- :class:`SymmetrySpec` (this module): a product of cyclic groups. Each action adds a fixed
+  step to one integer factor modulo its size (FlatLand: C_33 x C_33; Sprites). Everything in
+  the toolkit works on these.
+- other kinds (a finite non-commutative group given by its multiplication table, a continuous
+  torus) live in their own modules and subclass :class:`GroupSpec`; a metric or an agent
+  that needs a product of cyclic groups checks ``spec.is_cyclic_product`` and refuses the
+  others with a clear error.
 """
 
 from __future__ import annotations
@@ -11,9 +18,72 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
+
+
+class GroupSpec:
+    """What every spec says about its group and its state; subclasses are frozen dataclasses.
+
+    Subclasses set ``kind`` (the tag in their JSON) and provide the state surface used by
+    worlds and metrics: ``factor_names``, ``factor_sizes``, ``action_names``, ``apply``,
+    ``validate_factors``, ``sample_factors``, ``symmetries`` and ``all_acted_states``.
+    """
+
+    kind: ClassVar[str] = ""
+    _kinds: ClassVar[dict[str, type["GroupSpec"]]] = {}
+
+    #: every action generates a cyclic group acting on one factor, and actions on different factors commute
+    is_cyclic_product: ClassVar[bool] = False
+    #: the group is finite (discrete actions, integer factors)
+    is_discrete: ClassVar[bool] = True
+
+    factor_names: tuple[str, ...]
+    factor_sizes: tuple[Any, ...]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.__dict__.get("kind"):
+            GroupSpec._kinds[cls.kind] = cls
+
+    @property
+    def num_factors(self) -> int:
+        return len(self.factor_sizes)
+
+    @property
+    def group_name(self) -> str:
+        """A readable name of the group, e.g. ``C_33 x C_33``."""
+        raise NotImplementedError
+
+    @property
+    def is_abelian(self) -> bool:
+        """Whether every two actions commute."""
+        raise NotImplementedError
+
+    def describe(self) -> dict[str, Any]:
+        """The group's structure in plain data, for run records and docs."""
+        return {"kind": self.kind, "group": self.group_name, "abelian": self.is_abelian,
+                "cyclic_product": self.is_cyclic_product, "discrete": self.is_discrete}
+
+    def to_json(self) -> str:
+        return json.dumps({"kind": self.kind, **self._fields_json()})
+
+    def _fields_json(self) -> dict[str, Any]:
+        return asdict(self)  # type: ignore[call-overload]
+
+    @classmethod
+    def _from_fields(cls, d: dict[str, Any]) -> "GroupSpec":
+        raise NotImplementedError
+
+
+def spec_from_json(text: str) -> GroupSpec:
+    """Rebuild any spec from :meth:`GroupSpec.to_json` (a spec without a kind is a :class:`SymmetrySpec`)."""
+    d: dict[str, Any] = json.loads(text)
+    kind = d.pop("kind", SymmetrySpec.kind)
+    if kind not in GroupSpec._kinds:
+        raise ValueError(f"unknown spec kind {kind!r}; known: {sorted(GroupSpec._kinds)}")
+    return GroupSpec._kinds[kind]._from_fields(d)
 
 
 @dataclass(frozen=True)
@@ -26,8 +96,11 @@ class ActionEffect:
 
 
 @dataclass(frozen=True)
-class SymmetrySpec:
-    """Factors, their sizes, and the cyclic action of every discrete action on them."""
+class SymmetrySpec(GroupSpec):
+    """A product of cyclic groups: factors, their sizes, and the cyclic action of every discrete action on them."""
+
+    kind: ClassVar[str] = "cyclic_product"
+    is_cyclic_product: ClassVar[bool] = True
 
     factor_names: tuple[str, ...]
     factor_sizes: tuple[int, ...]
@@ -51,8 +124,17 @@ class SymmetrySpec:
 
     # -- structure ---------------------------------------------------------------------
     @property
-    def num_factors(self) -> int:
-        return len(self.factor_sizes)
+    def group_name(self) -> str:
+        """The product of the cyclic groups the actions generate, e.g. ``C_33 x C_33``."""
+        orders = []
+        for f in self.acted_factors:
+            n = self.factor_sizes[f]
+            orders.append(n // math.gcd(n, *[a.step for a in self.actions if a.factor == f]))
+        return " x ".join(f"C_{n}" for n in orders) or "trivial"
+
+    @property
+    def is_abelian(self) -> bool:
+        return True
 
     @property
     def num_actions(self) -> int:
@@ -160,12 +242,15 @@ class SymmetrySpec:
         return out
 
     # -- (de)serialisation ------------------------------------------------------------
-    def to_json(self) -> str:
-        return json.dumps(asdict(self))
-
     @classmethod
     def from_json(cls, text: str) -> "SymmetrySpec":
-        d: dict[str, Any] = json.loads(text)
+        spec = spec_from_json(text)
+        if not isinstance(spec, cls):
+            raise ValueError(f"the JSON holds a {type(spec).__name__}, not a {cls.__name__}")
+        return spec
+
+    @classmethod
+    def _from_fields(cls, d: dict[str, Any]) -> "SymmetrySpec":
         return cls(
             factor_names=tuple(d["factor_names"]),
             factor_sizes=tuple(int(s) for s in d["factor_sizes"]),

@@ -13,16 +13,19 @@ loop can ``torch.from_numpy`` them; this package never imports torch.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, fields
 from os import PathLike
+from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import gymnasium as gym
 import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv
 
-from flatland_env.spec import SymmetrySpec
-from flatland_env.vector import SymmetryVectorEnv
+from flatland_env.registration import make_vector_world
+from flatland_env.spec import GroupSpec, spec_from_json
+from flatland_env.vector import SymmetryVectorEnv, _generator
 
 #: behaviour policy: (obs (N, H, W, C) uint8, factors (N, F) int64) -> actions (N,) int
 Policy = Callable[[np.ndarray, np.ndarray], np.ndarray]
@@ -79,10 +82,14 @@ class Transition:
 class TransitionCollector:
     """Pairs from N vector envs under a behaviour policy; ``collect(n)`` or ``stream(batch_size)``.
 
-    ``env`` is a registered id (made with ``gym.make_vec``; the native vector env where the
-    world has one) or a NEXT_STEP-autoreset VectorEnv of a symmetry world. ``policy`` is
-    uniform random by default. ``shuffle`` permutes the pairs of each rollout chunk, so a
-    batch mixes times and envs. Deterministic under ``seed``.
+    ``env`` is a registered symmetry-world id (made with
+    :func:`~flatland_env.registration.make_vector_world`: the native vector env where the world
+    has one) or a NEXT_STEP-autoreset VectorEnv of a symmetry world. ``policy`` is uniform
+    random by default. ``shuffle`` permutes the pairs of each rollout chunk, so a batch mixes
+    times and envs. Deterministic under ``seed``; :meth:`state_dict` captures everything the
+    coming batches depend on, so a restored collector continues bit for bit.
+
+    ``k`` is bounded by the episode length (a pair must fit inside one episode).
     """
 
     def __init__(
@@ -103,7 +110,10 @@ class TransitionCollector:
         if policy is not None and not callable(policy):
             raise ValueError(f"policy must be None (uniform random) or a callable (obs, factors) -> actions, got {policy!r}")
         if isinstance(env, str):
-            env = gym.make_vec(env, num_envs=num_envs, vectorization_mode=vectorization_mode, **env_kwargs)
+            if vectorization_mode is None:
+                env = make_vector_world(env, num_envs, **env_kwargs)
+            else:
+                env = gym.make_vec(env, num_envs=num_envs, vectorization_mode=vectorization_mode, **env_kwargs)
         elif env_kwargs or vectorization_mode is not None:
             raise ValueError("env_kwargs and vectorization_mode apply only when env is an id; got a VectorEnv")
         if not isinstance(env, VectorEnv):
@@ -115,8 +125,12 @@ class TransitionCollector:
             env.close()
             raise ValueError(f"k={k} exceeds max_episode_steps={limit}: no pair fits in an episode")
         self.env = env
-        self.spec: SymmetrySpec = _symmetry_of(env)
-        self.k, self.policy, self.shuffle, self.chunk_steps = int(k), policy, shuffle, int(chunk_steps)
+        self.spec: GroupSpec = _symmetry_of(env)
+        if not self.spec.is_discrete:
+            env.close()
+            raise ValueError(f"the collector cuts pairs of discrete actions; this world's group is {self.spec.group_name}")
+        # a rollout chunk must hold at least one k-window
+        self.k, self.policy, self.shuffle, self.chunk_steps = int(k), policy, shuffle, max(int(chunk_steps), int(k))
         self._rng = np.random.default_rng(seed)
         self._fast = policy is None and isinstance(env.unwrapped, SymmetryVectorEnv)
         obs, info = env.reset(seed=seed)
@@ -155,6 +169,40 @@ class TransitionCollector:
 
     def close(self) -> None:
         self.env.close()
+
+    # -- exact resume ----------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """The collector's generator, its carried rollout tail, leftover pairs and the vector env's state.
+
+        Only the fast path (a native vector env under the uniform policy) can be saved: the
+        state of other vector envs and policies is not ours to capture.
+        """
+        if not self._fast:
+            raise ValueError("only a collector over a native symmetry vector env with the uniform policy can be saved")
+        pending = {key: np.concatenate([p[key] for p in self._pending]) for key in self._pending[0]} if self._pending \
+            else {}
+        return {
+            "rng": json.dumps(self._rng.bit_generator.state),
+            "states": self._states.copy(),
+            "actions": self._actions.copy(),
+            "resets": self._resets.copy(),
+            "done": self._done.copy(),
+            "pending": pending,
+            "env": self.env.unwrapped.state_dict(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict` into a collector built with the same env, k and chunk size."""
+        if not self._fast:
+            raise ValueError("only a collector over a native symmetry vector env with the uniform policy can be restored")
+        self._rng = _generator(json.loads(state["rng"]))
+        self._states = np.asarray(state["states"], dtype=np.int64).copy()
+        self._actions = np.asarray(state["actions"], dtype=np.int64).copy()
+        self._resets = np.asarray(state["resets"], dtype=bool).copy()
+        self._done = np.asarray(state["done"], dtype=bool).copy()
+        pending = {key: np.asarray(v) for key, v in state["pending"].items()}
+        self._pending = [pending] if pending and len(pending["factors"]) else []
+        self.env.unwrapped.load_state_dict(state["env"])
 
     def __enter__(self) -> "TransitionCollector":
         return self
@@ -214,11 +262,11 @@ class TransitionCollector:
         return actions
 
 
-def _symmetry_of(env: VectorEnv) -> SymmetrySpec:
+def _symmetry_of(env: VectorEnv) -> GroupSpec:
     spec = getattr(env.unwrapped, "symmetry", None)
     if spec is None and hasattr(env, "get_attr"):
         spec = env.get_attr("symmetry")[0]
-    if not isinstance(spec, SymmetrySpec):
+    if not isinstance(spec, GroupSpec):
         raise ValueError(f"env {env} is not a symmetry world: it has no SymmetrySpec `symmetry`")
     return spec
 
@@ -232,18 +280,52 @@ def _episode_limit(env: VectorEnv) -> int | None:
 
 
 # -- datasets ------------------------------------------------------------------------------
-def save_npz(path: str | PathLike, batch: Transition, spec: SymmetrySpec) -> None:
-    """Write a compressed dataset with the spec embedded as JSON, so offline runs are reproducible."""
-    np.savez_compressed(path, **batch.as_dict(), spec=np.array(spec.to_json()))
+def save_npz(
+    path: str | PathLike,
+    batch: Transition,
+    spec: GroupSpec,
+    env_id: str | None = None,
+    env_kwargs: dict[str, Any] | None = None,
+) -> None:
+    """Write a compressed dataset with the spec (and, when given, the world that made it) embedded as JSON.
+
+    With ``env_id`` recorded, an agent trained on the file can be evaluated on the same world.
+    """
+    meta = {"env_id": env_id, "env_kwargs": dict(env_kwargs or {})}
+    np.savez_compressed(path, **batch.as_dict(), spec=np.array(spec.to_json()), world=np.array(json.dumps(meta)))
 
 
-def load_npz(path: str | PathLike) -> tuple[Transition, SymmetrySpec]:
-    """Read a dataset written by :func:`save_npz`."""
-    with np.load(path, allow_pickle=False) as data:
-        expected = [f.name for f in fields(Transition)] + ["spec"]
-        missing = [key for key in expected if key not in data.files]
-        if missing:
-            raise ValueError(f"{path} is not a transitions dataset: missing arrays {missing} (has {data.files})")
-        batch = Transition(**{f.name: data[f.name] for f in fields(Transition)})
-        spec = SymmetrySpec.from_json(str(data["spec"]))
-    return batch, spec
+@dataclass(frozen=True)
+class Dataset:
+    """A saved transitions file: its pairs, its spec, and the world it was recorded on (if known)."""
+
+    pairs: Transition
+    spec: GroupSpec
+    env_id: str | None = None
+    env_kwargs: dict[str, Any] | None = None
+
+
+def load_dataset(path: str | PathLike) -> Dataset:
+    """Read a dataset written by :func:`save_npz`; a missing or foreign file raises a clear error."""
+    import zipfile
+
+    if not isinstance(path, (str, PathLike)) or not Path(path).is_file():
+        raise FileNotFoundError(f"no transitions dataset at {path!r}")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            expected = [f.name for f in fields(Transition)] + ["spec"]
+            missing = [key for key in expected if key not in data.files]
+            if missing:
+                raise ValueError(f"{path} is not a transitions dataset: missing arrays {missing} (has {data.files})")
+            batch = Transition(**{f.name: data[f.name] for f in fields(Transition)})
+            spec = spec_from_json(str(data["spec"]))
+            meta = json.loads(str(data["world"])) if "world" in data.files else {}
+    except (OSError, zipfile.BadZipFile, EOFError) as e:
+        raise ValueError(f"{path} is not a readable .npz transitions dataset: {e}") from None
+    return Dataset(batch, spec, meta.get("env_id"), meta.get("env_kwargs") or {})
+
+
+def load_npz(path: str | PathLike) -> tuple[Transition, GroupSpec]:
+    """Read a dataset written by :func:`save_npz`: (pairs, spec)."""
+    data = load_dataset(path)
+    return data.pairs, data.spec

@@ -8,11 +8,13 @@ Sub-env i reset with ``seed + i`` draws the same start states as ``SyncVectorEnv
 (``vectorization_mode="sync"``), so the two are interchangeable.
 
 A template single-env world supplies the spec, parameter validation and rendering, so a
-vector world never restates the geometry of its single-env twin.
+vector world never restates the geometry of its single-env twin; a world's vector env lives
+in the world's own module and only adds its motion model, if any.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any, Sequence
 
 import numpy as np
@@ -21,8 +23,6 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from flatland_env.base import SymmetryWorld, to_obs_mode
-from flatland_env.flatland import FlatLandEnv, LatticeMotion
-from flatland_env.sprites import SpritesEnv
 
 RESET_OPTIONS = ("factors", "reset_mask")
 
@@ -149,10 +149,10 @@ class SymmetryVectorEnv(VectorEnv):
 
     def observe(self, factors: np.ndarray) -> np.ndarray:
         """Observations of any batch of states, (..., F) -> (..., H, W, C) uint8."""
-        return to_obs_mode(self.world.render_states(factors), self.world.obs_mode)
+        return self.world.render_states(factors)
 
     def render_states(self, factors: np.ndarray) -> np.ndarray:
-        """Frames of any batch of states, as the template world draws them."""
+        """Observations of any batch of states, as the template world renders them."""
         return self.world.render_states(factors)
 
     @property
@@ -165,10 +165,37 @@ class SymmetryVectorEnv(VectorEnv):
     def render(self) -> tuple[np.ndarray, ...] | None:
         if self.render_mode is None or self._factors is None:
             return None
-        return tuple(to_obs_mode(self.render_states(self._factors), "rgb"))
+        return tuple(to_obs_mode(self.world.draw_states(self._factors), "rgb"))
 
     def close_extras(self, **kwargs: Any) -> None:
         self.world.close()
+
+    # -- exact resume ------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """Everything the next steps depend on: states, episode clocks, autoreset flags, every generator."""
+        if self._factors is None:
+            raise RuntimeError("call reset() before saving the state")
+        return {
+            "factors": self._factors.copy(),
+            "elapsed": self._elapsed.copy(),
+            "autoreset": self._autoreset.copy(),
+            "rngs": json.dumps([None if r is None else r.bit_generator.state for r in self._rngs]),
+            "np_random": json.dumps(self.np_random.bit_generator.state),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict`; the env continues exactly as the saved one would have."""
+        factors = self.symmetry.validate_factors(np.asarray(state["factors"]))
+        if factors.shape != (self.num_envs, self.symmetry.num_factors):
+            raise ValueError(f"saved state holds {factors.shape[0]} envs, this vector env has {self.num_envs}")
+        self._factors = factors.copy()
+        self._elapsed = np.asarray(state["elapsed"], dtype=np.int64).copy()
+        self._autoreset = np.asarray(state["autoreset"], dtype=bool).copy()
+        self._pending_reset = bool(self._autoreset.any())
+        rngs = json.loads(state["rngs"])
+        self._rngs = [None if r is None else _generator(r) for r in rngs]
+        self.np_random = _generator(json.loads(state["np_random"]))
+        self._on_set_states(np.arange(self.num_envs))
 
     # -- helpers ---------------------------------------------------------------------------
     def _start(self, envs: np.ndarray) -> None:
@@ -216,25 +243,8 @@ class SymmetryVectorEnv(VectorEnv):
         return arr.astype(np.int64, copy=False)
 
 
-class FlatLandVectorEnv(SymmetryVectorEnv):
-    """N FlatLand discs in one pymunk space; takes FlatLandEnv's keyword arguments."""
-
-    def __init__(self, num_envs: int = 1, max_episode_steps: int | None = None, render_mode: str | None = None,
-                 **world_kwargs: Any) -> None:
-        world = FlatLandEnv(**world_kwargs)
-        super().__init__(world, num_envs, max_episode_steps, render_mode)
-        self._motion = LatticeMotion(self.symmetry, self.num_envs, world.substeps)
-
-    def _transition(self, factors: np.ndarray, actions: np.ndarray) -> np.ndarray:
-        return self._motion.move(actions)
-
-    def _on_set_states(self, envs: np.ndarray) -> None:
-        self._motion.place(envs, self._factors[envs])
-
-
-class SpritesVectorEnv(SymmetryVectorEnv):
-    """N Sprites states stepped by the spec's cyclic law; takes SpritesEnv's keyword arguments."""
-
-    def __init__(self, num_envs: int = 1, max_episode_steps: int | None = None, render_mode: str | None = None,
-                 **world_kwargs: Any) -> None:
-        super().__init__(SpritesEnv(**world_kwargs), num_envs, max_episode_steps, render_mode)
+def _generator(state: dict[str, Any]) -> np.random.Generator:
+    """A numpy Generator with the given bit-generator state (PCG64, as ``seeding.np_random`` makes)."""
+    bit = getattr(np.random, state["bit_generator"])()
+    bit.state = state
+    return np.random.Generator(bit)

@@ -1,4 +1,4 @@
-"""Visual noise of the paper's robustness runs (PAPER.md 6), on env streams and pair batches.
+"""Visual noise of the paper's robustness runs (docs/worlds.md), on env streams and pair batches.
 
 Definitions, in [0, 1] pixel units (frames are uint8, so values are scaled by 255 and
 rounded):

@@ -1,64 +1,79 @@
-"""Training throughput (pairs/s) of rgrvae, forward and vae with the paper's architecture and batch 128.
+"""Training throughput of every agent, in float32 and bf16, and how close it is to the machine's limit.
 
-    python scripts/benchmark_train.py             # bf16 autocast (the agents' default)
-    python scripts/benchmark_train.py --no-bf16   # float32, for comparison
+    python scripts/benchmark_train.py                    # all registered agents, both precisions
+    python scripts/benchmark_train.py --models rgrvae --batch-size 64
 
-Pairs/s counts whole updates: collecting the pairs from the vector envs, the forward and
-backward passes and the optimiser step, timed after a warm-up. Issue 4 asks for >= 1,000
-pairs/s for RGrVAE on a 2-core CPU (the original implementation: ~240).
+For each model and precision it prints pairs/s (whole updates: data, forward, backward,
+optimiser step, timed after a warm-up), FLOPs per pair (torch's FlopCounterMode over one
+update), the achieved GFLOP/s, and which precision ``--precision auto`` picks on this machine.
+The float32 matrix-product peak of the device is printed as the ceiling. Run it on a quiet
+machine: another torch process on the same cores slows both several times.
 """
 
 from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Literal
 
 import tyro
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from agents import AGENTS  # noqa: E402
-from agents.run import measure_throughput, set_threads  # noqa: E402
+from agents.base import AGENTS, agent_class
+from agents.hardware import choose_precision, describe_hardware, resolve_device
+from agents.training.run import set_threads
+from agents.training.throughput import flops_per_pair, matmul_peak_gflops, measure_throughput
+from flatland_env.pairs import PairSourceConfig
 
 
 @dataclass
 class Args:
-    models: tuple[Literal["rgrvae", "forward", "vae"], ...] = ("rgrvae", "forward", "vae")
-    """agents to time"""
+    models: tuple[str, ...] = ()
+    """agents to time (default: every registered agent)"""
+    precisions: tuple[str, ...] = ("fp32", "bf16")
+    """precisions to time"""
     env_id: str = "FlatLand-v0"
     """world producing the pairs"""
     batch_size: int = 128
-    """pairs per update (the paper's 128)"""
+    """pairs per update"""
     updates: int = 30
-    """timed updates per model"""
+    """timed updates per model and precision"""
     warmup: int = 5
-    """untimed updates first (allocator, autotuning, first rollouts)"""
-    bf16: bool = True
-    """bfloat16 autocast for the conv nets"""
-    threads: int | None = None
-    """CPU threads of torch (default: torch's, one per core)"""
+    """untimed updates first (allocator, first rollouts)"""
+    threads: int = 0
+    """CPU threads of torch (0: torch's default, one per core)"""
     device: str = "auto"
     """auto, cpu or cuda"""
 
 
 def main(argv: list[str] | None = None) -> int:
+    import agents  # noqa: F401  (registers every agent)
+
     args = tyro.cli(Args, args=argv, description=__doc__)
     try:
         set_threads(args.threads)
-        agents = {m: AGENTS[m](args.env_id, batch_size=args.batch_size, bf16=args.bf16, device=args.device)
-                  for m in args.models}
+        models = args.models or tuple(sorted(AGENTS))
+        for m in models:
+            agent_class(m)
+        bad = [p for p in args.precisions if p not in ("fp32", "bf16")]
+        if bad:
+            raise ValueError(f"precisions must be fp32 or bf16, got {bad}")
+        device = resolve_device(args.device)
+        data = PairSourceConfig(env_id=args.env_id)
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    import torch
-
-    print(f"{args.env_id}, batch {args.batch_size}, bf16={args.bf16}, device={next(iter(agents.values())).device}, "
-          f"threads={torch.get_num_threads()}, {args.updates} updates after {args.warmup} warm-up")
-    for model, agent in agents.items():
-        rate = measure_throughput(agent, args.updates, args.warmup)
-        print(f"{model:8s} {rate:8.0f} pairs/s  ({rate / args.batch_size:.2f} updates/s)", flush=True)
+    auto = choose_precision("auto", device)
+    peak = matmul_peak_gflops(device=device)
+    print(f"{args.env_id}, batch {args.batch_size}, {describe_hardware(device)}; precision auto -> {auto}; "
+          f"fp32 matmul peak {peak:.0f} GFLOP/s; {args.updates} updates after {args.warmup} warm-up")
+    print(f"{'model':8s} {'precision':9s} {'pairs/s':>8s} {'MFLOP/pair':>11s} {'GFLOP/s':>8s} {'of peak':>8s}")
+    for model in models:
+        for precision in args.precisions:
+            agent = agent_class(model)(data, batch_size=args.batch_size, precision=precision, device=args.device)
+            rate = measure_throughput(agent, args.updates, args.warmup)
+            flops = flops_per_pair(agent)
+            achieved = rate * flops / 1e9
+            print(f"{model:8s} {precision:9s} {rate:8.0f} {flops / 1e6:11.1f} {achieved:8.1f} "
+                  f"{achieved / peak:8.0%}", flush=True)
     return 0
 
 

@@ -6,19 +6,16 @@ Arrow keys (FlatLand) or 1..8 (Sprites) step the world once per press; R resets,
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import tyro
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 
 @dataclass
 class Args:
     env: str = "FlatLand-v0"
-    """registered world id (flatland_env.WORLDS)"""
+    """registered symmetry world (flatland_env.symmetry_world_ids())"""
     scale: int = 8
     """pixels per world pixel"""
     seed: int | None = None

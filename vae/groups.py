@@ -1,4 +1,4 @@
-"""Group representations on latent planes (PAPER.md section 3).
+"""Group representations on latent planes (docs/method.md, "Group representations").
 
 The latent vector is split into L/2 planes. For each plane and each symbol of a group
 structure there is one learnable representation, so there are (L/2) * len(structure)

@@ -1,4 +1,4 @@
-"""The VAE / beta-VAE and its loss (PAPER.md section 2).
+"""The VAE / beta-VAE and its loss (docs/method.md, "The backbone").
 
 Loss per batch: sum over pixels of (sigmoid(logits) - x)^2, batch-averaged, plus
 beta * KL(q(z|x) || N(0, I)) summed over latent dims and batch-averaged. With a capacity

@@ -1,4 +1,4 @@
-"""Encoder and decoder of the backbone VAE (Painter et al. 2020, section 2 of PAPER.md).
+"""Encoder and decoder of the backbone VAE (Painter et al. 2020; docs/method.md).
 
 Four k4 s2 p1 convolutions down to 4x4, two hidden FC layers, and a linear head for the
 mean and log-variance; the decoder mirrors it with transposed convolutions and outputs
@@ -21,7 +21,7 @@ class Encoder(nn.Module):
     """x (B, C, 64, 64) -> (mu, logvar), each (B, latent_size).
 
     ``output_selu`` reproduces the original's SELU on the output layer; it floors the means
-    at -1.758 and flattens the latent circles, so it is off by default (PAPER.md 5).
+    at -1.758 and flattens the latent circles, so it is off by default (docs/method.md).
     """
 
     def __init__(

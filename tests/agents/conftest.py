@@ -9,10 +9,9 @@ from pathlib import Path
 import pytest
 import torch
 
-torch.set_num_threads(1)
+from agent_helpers import TINY
 
-#: a tiny network and small batches: a few dozen updates take seconds on one core
-TINY = dict(batch_size=16, num_envs=2, channels=(8, 8, 8, 8), hidden=32, seed=0)
+torch.set_num_threads(1)
 
 REPO = Path(__file__).resolve().parents[2]
 

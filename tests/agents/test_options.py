@@ -8,11 +8,14 @@ import numpy as np
 import pytest
 import torch
 
-from agents import BaseCallback, ForwardVAE, GroundTruth, PairBatch, RGrVAE
+from agent_helpers import tiny_agent
+
+from agents import BaseCallback, GroundTruth, PairBatch, RGrVAE
+from flatland_env.pairs import split_labels
 
 
-def test_cosine_lr_decay_reaches_final_fraction(tiny):
-    agent = RGrVAE("FlatLand-v0", lr_decay_steps=10, lr_final_frac=0.1, **tiny)
+def test_cosine_lr_decay_reaches_final_fraction():
+    agent = tiny_agent(lr_decay_steps=10, lr_final_frac=0.1)
     initial = [g["lr"] for g in agent.optimizer.param_groups]
     agent.learn(5, progress_bar=False)
     mid = [g["lr"] for g in agent.optimizer.param_groups]
@@ -34,8 +37,8 @@ class Capture(BaseCallback):
 
 
 @pytest.mark.parametrize("noise", ["uniform", "salt", "backgrounds"])
-def test_noise_reaches_the_learner(noise, tiny):
-    agent = RGrVAE("FlatLand-v0", noise=noise, **tiny)
+def test_noise_reaches_the_learner(noise):
+    agent = tiny_agent(data={"noise": noise})
     cap = Capture()
     agent.learn(2, callback=cap, progress_bar=False)
     batch, truth = cap.seen[0]
@@ -47,33 +50,35 @@ def test_noise_reaches_the_learner(noise, tiny):
         assert np.array_equal(batch.obs[both_black], batch.next_obs[both_black])
 
 
-def test_background_folder_missing_is_a_clear_error(tiny, tmp_path):
-    agent = RGrVAE("FlatLand-v0", noise="backgrounds", background_dir=str(tmp_path / "nope"), **tiny)
-    with pytest.raises((FileNotFoundError, ValueError), match="nope"):
-        agent.learn(1, progress_bar=False)
+def test_background_folder_missing_or_empty_is_a_clear_error(tmp_path):
+    with pytest.raises(ValueError, match="nope"):
+        tiny_agent(data={"noise": "backgrounds", "background_dir": str(tmp_path / "nope")})
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="has no images"):
+        tiny_agent(data={"noise": "backgrounds", "background_dir": str(tmp_path / "empty")})
 
 
-def test_k_step_pairs_with_multi_step_policy(tiny):
-    agent = RGrVAE("FlatLand-v0", k=2, action_steps=2, discounted=True, **tiny)
+def test_k_step_pairs_with_multi_step_policy():
+    agent = tiny_agent(data={"k": 2}, action_steps=2, discounted=True)
     agent.learn(3, progress_bar=False)
     assert agent.num_steps == 3
-    forward = ForwardVAE("FlatLand-v0", k=3, **tiny)
+    forward = tiny_agent("forward", data={"k": 3})
     forward.learn(3, progress_bar=False)  # composes the 3 true actions of each pair
     assert forward.num_steps == 3
 
 
-def test_bf16_loss_matches_float32_within_tolerance(tiny):
+def test_bf16_loss_matches_float32_within_tolerance():
     """Autocast changes only the conv nets' precision: the same batch gives nearly the same loss."""
     losses = {}
-    for bf16 in (False, True):
-        agent = ForwardVAE("FlatLand-v0", bf16=bf16, **tiny)
-        batch, truth = next(agent._batches())
+    for precision in ("fp32", "bf16"):
+        agent = tiny_agent("forward", precision=precision)
+        batch, truth = split_labels(agent.source.next_batch(16))
         torch.manual_seed(0)
         with torch.no_grad():
             loss, _ = agent._loss(batch, truth.actions)
-        losses[bf16] = float(loss)
-    assert math.isfinite(losses[True])
-    assert losses[True] == pytest.approx(losses[False], rel=0.02)
+        losses[precision] = float(loss)
+    assert math.isfinite(losses["bf16"])
+    assert losses["bf16"] == pytest.approx(losses["fp32"], rel=0.02)
 
 
 @pytest.mark.parametrize(
@@ -83,7 +88,8 @@ def test_bf16_loss_matches_float32_within_tolerance(tiny):
         ({"gamma": -1.0}, "gamma"),
         ({"angle_lr": 0.0}, "angle_lr"),
         ({"lr_final_frac": 0.0}, "lr_final_frac"),
-        ({"noise": "fog"}, "noise"),
+        ({"precision": "fp8"}, "precision"),
+        ({"lr": 1e30}, "lr"),
         ({"structure": ("c+", "x")}, "structure"),
         ({"not_a_flag": 1}, "unknown hyperparameters"),
     ],
@@ -93,6 +99,7 @@ def test_bad_hyperparameters_are_clear_errors(kwargs, message):
         RGrVAE("FlatLand-v0", **kwargs)
 
 
-def test_unknown_env_id_names_the_worlds():
-    with pytest.raises(ValueError, match="FlatLand-v0"):
-        RGrVAE("CartPole-v9")
+@pytest.mark.parametrize("env_id, message", [("CartPole-v9", "not registered"), ("CartPole-v1", "not a symmetry world")])
+def test_unknown_or_foreign_env_id_names_the_worlds(env_id, message):
+    with pytest.raises(ValueError, match=f"{message}.*FlatLand-v0"):
+        RGrVAE(env_id)

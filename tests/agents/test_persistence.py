@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import io
 import pickle
 
 import numpy as np
@@ -9,12 +11,14 @@ import pytest
 import torch
 
 from agents import AGENTS, BaseAgent, CheckpointError, RGrVAE
-from agents.logging import CheckpointCallback, Probe
+from agents.checkpoint import FORMAT, MAGIC
+from agents.training.callbacks import CheckpointCallback, Probe
+from agent_helpers import tiny_agent
 
 
 @pytest.mark.parametrize("model", sorted(AGENTS))
-def test_save_load_round_trip_gives_identical_outputs(model, tiny, tmp_path):
-    agent = AGENTS[model]("FlatLand-v0", **tiny)
+def test_save_load_round_trip_gives_identical_outputs(model, tmp_path):
+    agent = tiny_agent(model)
     agent.learn(3, progress_bar=False)
     path = tmp_path / "ckpt.pt"
     agent.save(path)
@@ -32,35 +36,34 @@ def test_save_load_round_trip_gives_identical_outputs(model, tiny, tmp_path):
         np.testing.assert_array_equal(loaded.action_representations(), agent.action_representations())
 
 
-def test_resume_continues_step_count_optimiser_and_rng(tiny, tmp_path):
-    agent = RGrVAE("FlatLand-v0", **tiny)
+def test_resume_continues_step_count_optimiser_rng_and_data(tmp_path):
+    agent = tiny_agent()
     agent.learn(4, progress_bar=False)
     path = tmp_path / "ckpt.pt"
     agent.save(path)
     resumed = RGrVAE.load(path)
     assert resumed.num_steps == 4
-    # the same batch through both: identical loss and weights only if Adam's moments and the RNG came back
-    batch, _ = next(agent._stream)
-    assert agent.train_step(batch) == resumed.train_step(batch)
+    # identical weights after more updates only if Adam's moments, the RNGs and the pair stream came back
+    agent.learn(3, progress_bar=False)
+    resumed.learn(3, progress_bar=False)
+    assert resumed.num_steps == 7
     for name, w in agent.modules().state_dict().items():
         torch.testing.assert_close(resumed.modules().state_dict()[name], w, rtol=0, atol=0)
-    resumed.learn(2, progress_bar=False)
-    assert resumed.num_steps == 7
 
 
-def test_checkpoint_callback_saves_every_n(tiny, tmp_path):
+def test_checkpoint_callback_saves_every_n(tmp_path):
     path = tmp_path / "ckpt.pt"
     saver = CheckpointCallback(path, every=3)
-    agent = RGrVAE("FlatLand-v0", **tiny)
+    agent = tiny_agent()
     agent.learn(7, callback=saver, progress_bar=False)
     assert saver.last_saved == 6
     assert RGrVAE.load(path).num_steps == 6
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt.pt"]  # no temp files left behind
 
 
-def test_wrong_algo_is_refused(tiny, tmp_path):
+def test_wrong_algo_is_refused(tmp_path):
     path = tmp_path / "ckpt.pt"
-    RGrVAE("FlatLand-v0", **tiny).save(path)
+    tiny_agent().save(path)
     with pytest.raises(CheckpointError, match="rgrvae"):
         AGENTS["forward"].load(path)
 
@@ -77,9 +80,9 @@ def test_corrupt_file_gives_checkpoint_error(content, tmp_path):
         BaseAgent.load(path)
 
 
-def test_truncated_checkpoint_gives_checkpoint_error(tiny, tmp_path):
+def test_truncated_checkpoint_gives_checkpoint_error(tmp_path):
     path = tmp_path / "ckpt.pt"
-    RGrVAE("FlatLand-v0", **tiny).save(path)
+    tiny_agent().save(path)
     path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
     with pytest.raises(CheckpointError):
         BaseAgent.load(path)
@@ -110,16 +113,20 @@ class _Exploit:
 def test_foreign_pickle_never_runs_code(writer, tmp_path):
     marker = tmp_path / "pwned"
     path = tmp_path / "ckpt.pt"
-    payload = {"format": "symmetry-agents/1", "algo": "rgrvae", "evil": _Exploit(str(marker))}
+    payload = {"format": FORMAT, "algo": "rgrvae", "evil": _Exploit(str(marker))}
+    body = io.BytesIO()
     if writer == "torch":
-        torch.save(payload, path)
+        torch.save(payload, body)
     else:
-        path.write_bytes(pickle.dumps(payload))
+        pickle.dump(payload, body)
+    # a well-formed header and a matching hash: only weights_only loading stands between the file and the code
+    raw = body.getvalue()
+    path.write_bytes(MAGIC + hashlib.sha256(raw).hexdigest().encode() + b"\n" + raw)
     with pytest.raises(CheckpointError):
         BaseAgent.load(path)
     assert not marker.exists()
     # the payload is live: an unsafe loader would have run it
-    torch.load(path, weights_only=False) if writer == "torch" else pickle.loads(path.read_bytes())
+    torch.load(io.BytesIO(raw), weights_only=False) if writer == "torch" else pickle.loads(raw)
     assert marker.read_text() == "code ran"
 
 

@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from agents import AGENTS, BaseCallback, ForwardVAE, PairBatch, RGrVAE
-from agents.run import measure_throughput
+from agent_helpers import tiny_agent
+
+from agents import AGENTS, BaseCallback, PairBatch, RGrVAE
 from vae.metrics.action_estimation import action_estimation
 
 
@@ -23,8 +24,8 @@ class Record(BaseCallback):
 
 
 @pytest.mark.parametrize("model", sorted(AGENTS))
-def test_updates_lower_the_loss(model, tiny):
-    agent = AGENTS[model]("FlatLand-v0", **tiny)
+def test_updates_lower_the_loss(model):
+    agent = tiny_agent(model)
     rec = Record()
     agent.learn(120, callback=rec, progress_bar=False)
     losses = [s["loss"] for s in rec.stats]
@@ -32,10 +33,10 @@ def test_updates_lower_the_loss(model, tiny):
     assert np.mean(losses[-15:]) < 0.7 * np.mean(losses[:15])
 
 
-def test_same_seed_same_losses_and_weights(tiny):
+def test_same_seed_same_losses_and_weights():
     runs = []
     for _ in range(2):
-        agent = RGrVAE("FlatLand-v0", **tiny)
+        agent = tiny_agent()
         rec = Record()
         agent.learn(6, callback=rec, progress_bar=False)
         runs.append((rec.stats, agent.modules().state_dict()))
@@ -45,13 +46,13 @@ def test_same_seed_same_losses_and_weights(tiny):
         torch.testing.assert_close(weights_a[name], weights_b[name], rtol=0, atol=0)
 
 
-def test_different_seeds_differ(tiny):
-    a = RGrVAE("FlatLand-v0", **tiny)
-    b = RGrVAE("FlatLand-v0", **{**tiny, "seed": 1})
+def test_different_seeds_differ():
+    a = tiny_agent()
+    b = tiny_agent(seed=1)
     assert not torch.equal(a.rho.angles, b.rho.angles)
 
 
-def test_learner_batches_carry_no_true_actions(tiny, monkeypatch):
+def test_learner_batches_carry_no_true_actions(monkeypatch):
     assert [f.name for f in dataclasses.fields(PairBatch)] == ["obs", "next_obs"]
     seen = []
     original = RGrVAE._loss
@@ -61,28 +62,24 @@ def test_learner_batches_carry_no_true_actions(tiny, monkeypatch):
         return original(self, batch, *labels)
 
     monkeypatch.setattr(RGrVAE, "_loss", spy)
-    agent = RGrVAE("FlatLand-v0", **tiny)
+    agent = tiny_agent()
     agent.learn(3, progress_bar=False)
     assert seen == [(PairBatch, ())] * 3
 
 
-def test_unsupervised_train_step_refuses_true_actions(tiny):
-    agent = RGrVAE("FlatLand-v0", **tiny)
+def test_unsupervised_train_step_refuses_true_actions():
+    agent = tiny_agent()
     obs = np.zeros((4, 64, 64, 1), np.uint8)
     with pytest.raises(ValueError, match="without action labels"):
         agent.train_step(PairBatch(obs, obs), true_actions=np.zeros(4, np.int64))
     assert agent.num_steps == 0
 
 
-def test_supervised_train_step_needs_true_actions(tiny):
-    agent = ForwardVAE("FlatLand-v0", **tiny)
+def test_supervised_train_step_needs_true_actions():
+    agent = tiny_agent("forward")
     obs = np.zeros((4, 64, 64, 1), np.uint8)
     with pytest.raises(ValueError, match="needs the true actions"):
         agent.train_step(PairBatch(obs, obs))
-
-
-def test_throughput_is_measured(tiny):
-    assert measure_throughput(RGrVAE("FlatLand-v0", **tiny), updates=2, warmup=1) > 0
 
 
 @pytest.mark.slow

@@ -7,9 +7,10 @@ from gymnasium.utils.env_checker import data_equivalence
 from gymnasium.vector import AutoresetMode
 
 import flatland_env
-from flatland_env.vector import FlatLandVectorEnv, SymmetryVectorEnv
+from flatland_env.vector import SymmetryVectorEnv
+from flatland_env.worlds.flatland import FlatLandVectorEnv
 
-WORLD_IDS = sorted(flatland_env.VECTOR_ENTRY_POINTS)
+WORLD_IDS = flatland_env.symmetry_world_ids()
 
 
 def test_make_vec_defaults_to_native_and_sync_still_works():

@@ -9,9 +9,10 @@ from hypothesis import strategies as st
 from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
 import flatland_env
-from flatland_env import FlatLandEnv, SpritesEnv
+from flatland_env.worlds.flatland import FlatLandEnv
+from flatland_env.worlds.sprites import SpritesEnv
 
-WORLD_IDS = sorted(flatland_env.WORLDS)
+WORLD_IDS = flatland_env.symmetry_world_ids()
 
 
 @pytest.mark.parametrize("env_id", WORLD_IDS)
@@ -142,7 +143,9 @@ def test_bad_reset_and_obs_mode(env_id):
         ({"radius": 0}, "radius must be >= 1"),
         ({"grid_size": 1}, "grid_size must be >= 2"),
         ({"step": 33}, "step must be in"),
-        ({"frame_size": 10}, "frame_size must be >="),
+        ({"frame_size": 10}, r"frame_size must be in \[16, 256\]"),
+        ({"frame_size": 100_000}, r"frame_size must be in \[16, 256\]"),
+        ({"grid_size": 200, "frame_size": 256}, "MiB frame cache"),
         ({"substeps": 0}, "substeps must be >= 1"),
         ({"step": 2.5}, "step must be an integer"),
     ],

@@ -7,8 +7,8 @@ import pytest
 import torch
 from vae_synthetic import perfect_rho
 
-from vae.metrics import METRICS, evaluate
-from vae.metrics.suite import lsbd_applicable
+from vae.metrics import Metric, evaluate, register_metric, registered_metrics
+from vae.metrics.lsbd import lsbd_applicable
 from vae.model import VAE
 from vae.preprocess import obs_to_tensor, tensor_to_frames
 
@@ -53,7 +53,9 @@ class VAEAdapter:
 def test_perfect_model_runs_every_metric_and_writes_json(tmp_path, flatland, perfect):
     out = tmp_path / "eval" / "perfect.json"
     r = evaluate(PerfectModel(flatland, perfect), flatland, num_samples=200, out_path=out, progress=False)
-    assert set(METRICS) <= set(r) and not any("skipped" in r[m] for m in METRICS)
+    names = registered_metrics()
+    assert set(names) <= set(r) and not any("skipped" in r[m] for m in names)
+    assert r["group"]["group"] == "C_33 x C_33"
     assert json.loads(out.read_text()) == r
     assert r["independence"]["independence"] > 0.999
     assert r["d_lsbd"]["d_lsbd"] < 1e-9
@@ -68,9 +70,44 @@ def test_encoder_only_model_skips_what_does_not_apply(flatland, perfect):
     class EncodeOnly:
         encode = staticmethod(perfect)
 
-    r = evaluate(EncodeOnly(), "FlatLand-v0", num_samples=40, progress=False, metrics=["equivariance", "action_estimation", "d_lsbd"])
-    assert "skipped" in r["equivariance"] and "skipped" in r["action_estimation"]
-    assert r["d_lsbd"]["d_lsbd"] < 1e-9 and r["env"] == "FlatLand-v0"
+    r = evaluate(EncodeOnly(), flatland, num_samples=40, progress=False,
+                 metrics=["equivariance", "action_estimation", "d_lsbd"])
+    assert r["equivariance"] == {"skipped": "model has no action_representations()"}
+    assert r["action_estimation"] == {"skipped": "model has no infer_actions(obs, next_obs)"}
+    assert r["d_lsbd"]["d_lsbd"] < 1e-9
+
+
+def test_a_new_metric_is_one_registry_entry(flatland, perfect):
+    """Registering a metric makes the suite run it, seeded by its name, with its needs checked."""
+    seen = []
+
+    def run(model, world, rng, n):
+        seen.append(n)
+        return {"first_draw": float(rng.random())}
+
+    try:
+        register_metric(Metric(name="zz_probe", run=run, default_samples=100))
+        register_metric(Metric(name="zz_needs_decoder", run=run, needs=("decoder",)))
+
+        class EncodeOnly:
+            encode = staticmethod(perfect)
+
+        r = evaluate(EncodeOnly(), flatland, num_samples=500, seed=4, progress=False,
+                     metrics=["zz_probe", "zz_needs_decoder"])
+        assert seen == [50]  # 100 at the reference suite size of 1000, scaled to 500
+        assert r["zz_needs_decoder"] == {"skipped": "model has no decode(latents)"}
+        expected = np.random.default_rng(registered_metrics()["zz_probe"].seed_sequence(4)).random()
+        assert r["zz_probe"]["first_draw"] == expected
+    finally:
+        from vae.metrics import registry
+
+        registry._REGISTRY.pop("zz_probe", None)
+        registry._REGISTRY.pop("zz_needs_decoder", None)
+
+
+def test_world_ids_are_refused_with_a_clear_error(perfect):
+    with pytest.raises(ValueError, match="world object"):
+        evaluate(PerfectModel(None, perfect), "FlatLand-v0")
 
 
 def test_results_depend_on_seed_only(flatland, perfect):
@@ -88,11 +125,14 @@ def test_real_conv_encoder_smoke(flatland):
 
 
 def test_lsbd_applicability():
-    from flatland_env import flatland_spec, sprites_spec
+    from types import SimpleNamespace
 
-    assert lsbd_applicable(flatland_spec()) is None
-    assert "more than" in lsbd_applicable(sprites_spec())
-    assert "whole cycle" in lsbd_applicable(flatland_spec(grid_size=10, step=2))
+    from flatland_env.worlds.flatland import flatland_spec
+    from flatland_env.worlds.sprites import sprites_spec
+
+    assert lsbd_applicable(SimpleNamespace(symmetry=flatland_spec())) is None
+    assert "more than" in lsbd_applicable(SimpleNamespace(symmetry=sprites_spec()))
+    assert "whole cycle" in lsbd_applicable(SimpleNamespace(symmetry=flatland_spec(grid_size=10, step=2)))
 
 
 def test_bad_arguments(flatland, perfect):

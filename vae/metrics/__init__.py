@@ -1,5 +1,6 @@
 """Metrics of (linear) disentanglement, one per module, each a pure function of
-(encode_fn, world, rng, ...); ``evaluate`` runs every one that applies to a model and world.
+(encode_fn, world, rng, ...) that registers itself (:mod:`vae.metrics.registry`);
+``evaluate`` runs every registered one that applies to a model and world.
 """
 
 from vae.metrics.action_estimation import action_estimation, match_actions
@@ -12,10 +13,11 @@ from vae.metrics.lsbd import d_lsbd, d_lsbd_from_grid
 from vae.metrics.mig import mig, mig_from_samples
 from vae.metrics.modularity import modularity_explicitness
 from vae.metrics.sap import sap, sap_from_samples
-from vae.metrics.suite import METRICS, evaluate
+from vae.metrics.registry import Metric, register_metric, registered_metrics
+from vae.metrics.suite import evaluate
 
 __all__ = [
-    "METRICS",
+    "Metric",
     "action_estimation",
     "beta_vae_score",
     "d_lsbd",
@@ -31,6 +33,8 @@ __all__ = [
     "mig",
     "mig_from_samples",
     "modularity_explicitness",
+    "register_metric",
+    "registered_metrics",
     "sap",
     "sap_from_samples",
 ]

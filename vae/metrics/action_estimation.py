@@ -15,6 +15,7 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from vae.metrics.sampling import CHUNK, check_int, check_rng, render, resolve_world
+from vae.metrics.registry import Metric, register_metric
 
 InferFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
@@ -83,3 +84,12 @@ def action_estimation(
     out = match_actions(actions, latent, spec.num_actions, num_latent)
     out["action_names"] = list(spec.action_names)
     return out
+
+
+register_metric(Metric(
+    name="action_estimation",
+    run=lambda model, world, rng, n: action_estimation(model.infer_actions, world, rng, n),
+    needs=("action_inference",),
+    default_samples=1000,
+    description="accuracy of inferred latent actions against true ones, up to a one-to-one relabelling",
+))

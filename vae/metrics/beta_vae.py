@@ -20,6 +20,7 @@ from vae.metrics.sampling import (
     encode_states,
     fixed_factor_batches,
 )
+from vae.metrics.registry import Metric, register_metric
 
 
 def _points(encode_fn: EncodeFn, world: Any, rng: np.random.Generator, n: int, batch_size: int):
@@ -45,3 +46,11 @@ def beta_vae_score(
     clf = LogisticRegression(max_iter=1000, random_state=int(rng.integers(2**31)))
     clf.fit(x_tr, y_tr)
     return {"train_accuracy": float(clf.score(x_tr, y_tr)), "eval_accuracy": float(clf.score(x_ev, y_ev))}
+
+
+register_metric(Metric(
+    name="beta_vae",
+    run=lambda model, world, rng, n: beta_vae_score(model.encode, world, rng, num_train=n, num_eval=max(1, n // 2)),
+    default_samples=250,
+    description="Higgins et al. (2017)",
+))

@@ -25,6 +25,7 @@ import scipy.stats
 from sklearn.ensemble import GradientBoostingClassifier, RandomForestClassifier
 
 from vae.metrics.sampling import EncodeFn, train_test_latents
+from vae.metrics.registry import Metric, register_metric
 
 ESTIMATORS = ("random_forest", "gradient_boosting")
 
@@ -84,3 +85,10 @@ def dci(
     """DCI on random train / test states."""
     _, rng, (z_tr, y_tr, z_te, y_te) = train_test_latents(encode_fn, world, rng, num_train, num_test)
     return dci_from_samples(z_tr, y_tr, z_te, y_te, estimator, int(rng.integers(2**31)))
+
+
+register_metric(Metric(
+    name="dci",
+    run=lambda model, world, rng, n: dci(model.encode, world, rng, n, max(1, n // 2)),
+    description="Eastwood & Williams (2018)",
+))

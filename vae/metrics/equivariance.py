@@ -1,4 +1,4 @@
-"""Relative equivariance error of a model's own group representation (PAPER.md section 7).
+"""Relative equivariance error of a model's own group representation (docs/metrics.md).
 
     E = mean_i ||rho(a^_i) mu(x_i) - mu(x'_i)||^2 / mean_i ||mu(x_i) - mean(mu)||^2
 
@@ -7,7 +7,7 @@ a^ = mapping[a] is the latent action standing for true action a (identity for su
 models; the Hungarian matching of its inferred actions for RGrVAE). 0 means the model's
 rho moves its encodings exactly where the encoder puts the next frames; 1 is as large as
 the spread of the latents. Unlike the independence score it uses the model's own rho, so
-it separates learned from accidental structure (Painter et al., NeurIPS 2020; PAPER.md 7).
+it separates learned from accidental structure (Painter et al., NeurIPS 2020; docs/metrics.md).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from vae.metrics.sampling import (
     latent_spread,
     true_transitions,
 )
+from vae.metrics.registry import Metric, register_metric
 
 
 def check_action_map(mapping: Sequence[int] | np.ndarray | None, num_true: int, num_latent: int) -> np.ndarray:
@@ -77,3 +78,29 @@ def equivariance_error(
         "per_action": {name: float(r) for name, r in zip(spec.action_names, rel)},
         "action_map": mapping,
     }
+
+
+def _model_equivariance(model: Any, world: Any, rng: np.random.Generator, n: int) -> dict:
+    """The model's own rho against its encoder, with its true-action map or the Hungarian one."""
+    from vae.metrics.action_estimation import action_estimation
+
+    mats = np.asarray(model.action_representations())
+    if callable(getattr(model, "true_action_map", None)):
+        mapping, source = np.asarray(model.true_action_map()), "model.true_action_map()"
+    elif callable(getattr(model, "infer_actions", None)):
+        mapping = action_estimation(model.infer_actions, world, rng, 2 * n, num_latent=mats.shape[0])["mapping"]
+        source = "Hungarian matching of model.infer_actions"
+    else:
+        mapping, source = None, "identity"
+    out = equivariance_error(model.encode, world, rng, mats, mapping, n)
+    out["action_map_source"] = source
+    return out
+
+
+register_metric(Metric(
+    name="equivariance",
+    run=_model_equivariance,
+    needs=("latent_actions",),
+    default_samples=500,
+    description="relative error of the model's own group representation on true transitions",
+))

@@ -23,6 +23,7 @@ from vae.metrics.sampling import (
     fixed_factor_batches,
     varying_factors,
 )
+from vae.metrics.registry import Metric, register_metric
 
 #: latent dimensions whose global std is below this are pruned
 PRUNE_STD = 0.05
@@ -63,3 +64,13 @@ def factor_vae_score(
         "eval_accuracy": float(evals[rows, classifier].sum() / evals.sum()),
         "num_active_dims": int(active.sum()),
     }
+
+
+register_metric(Metric(
+    name="factor_vae",
+    run=lambda model, world, rng, n: factor_vae_score(
+        model.encode, world, rng, num_train=n, num_eval=max(1, n // 2), num_variance_estimate=max(2, 4 * n)
+    ),
+    default_samples=250,
+    description="Kim & Mnih (2018)",
+))

@@ -43,6 +43,7 @@ from vae.metrics.sampling import (
     render,
     true_transitions,
 )
+from vae.metrics.registry import Metric, register_metric
 
 DecodeFn = Callable[[np.ndarray], np.ndarray]
 
@@ -207,3 +208,14 @@ def independence_score(
         "matrices": rho,
         "num_states": num_states,
     }
+
+
+register_metric(Metric(
+    name="independence",
+    run=lambda model, world, rng, n: independence_score(
+        model.encode, world, rng, n, decode_fn=getattr(model, "decode", None)
+    ),
+    needs=("cyclic_world",),
+    default_samples=500,
+    description="Painter et al. (2020): orthogonality of the latent directions of different symmetries",
+))

@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 
 from vae.metrics.sampling import EncodeFn, check_inputs, check_int, encode_states
+from vae.metrics.registry import Metric, register_metric
 
 #: largest grid of acted-factor combinations D_LSBD encodes by default
 MAX_GRID = 20_000
@@ -137,3 +138,25 @@ def d_lsbd(
             if spec.actions[a].factor == f
         }
     return out
+
+
+def lsbd_applicable(world: Any, max_grid: int = MAX_GRID) -> str | None:
+    """None if D_LSBD applies to the world, else the reason it does not."""
+    spec = world.symmetry
+    for f in spec.acted_factors:
+        n = spec.factor_sizes[f]
+        if math.gcd(n, *[a.step for a in spec.actions if a.factor == f]) != 1:
+            return f"the actions on factor {spec.factor_names[f]!r} do not generate its whole cycle C_{n}"
+    size = int(np.prod([spec.factor_sizes[f] for f in spec.acted_factors]))
+    if size > max_grid:
+        return f"the acted-factor grid has {size} states, more than {max_grid}"
+    return None
+
+
+register_metric(Metric(
+    name="d_lsbd",
+    run=lambda model, world, rng, n: d_lsbd(model.encode, world, rng),
+    needs=("cyclic_world",),
+    applies=lsbd_applicable,
+    description="Tonnaer et al. (2022): dispersion of the un-rotated encodings on the full grid",
+))

@@ -16,6 +16,7 @@ import numpy as np
 
 from vae.metrics.information import factor_entropies, histogram_discretize, mutual_info_matrix
 from vae.metrics.sampling import EncodeFn, check_inputs, check_int, sample_latents
+from vae.metrics.registry import Metric, register_metric
 
 
 def mig_from_samples(z: np.ndarray, factors: np.ndarray, num_bins: int = 20) -> dict:
@@ -36,3 +37,10 @@ def mig(
     world, rng = check_inputs(encode_fn, world, rng)
     z, y = sample_latents(encode_fn, world, rng, check_int("num_samples", num_samples))
     return mig_from_samples(z, y, check_int("num_bins", num_bins, 2))
+
+
+register_metric(Metric(
+    name="mig",
+    run=lambda model, world, rng, n: mig(model.encode, world, rng, n),
+    description="Chen et al. (2018)",
+))

@@ -21,6 +21,7 @@ from sklearn.preprocessing import label_binarize
 
 from vae.metrics.information import histogram_discretize, mutual_info_matrix
 from vae.metrics.sampling import EncodeFn, check_int, train_test_latents
+from vae.metrics.registry import Metric, register_metric
 
 
 def modularity_from_mi(mi: np.ndarray) -> float:
@@ -71,3 +72,10 @@ def modularity_explicitness(
         "explicitness_test": ex_test,
         "mutual_info": mi,
     }
+
+
+register_metric(Metric(
+    name="modularity_explicitness",
+    run=lambda model, world, rng, n: modularity_explicitness(model.encode, world, rng, n, max(1, n // 2)),
+    description="Ridgeway & Mozer (2018)",
+))

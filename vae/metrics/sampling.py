@@ -29,12 +29,19 @@ class World(Protocol):
 
 
 def resolve_world(world: Any) -> World:
-    """The unwrapped world of an env (or the world itself), checked for the metric surface."""
+    """The unwrapped world of an env (or the world itself), checked for the metric surface.
+
+    Metrics sample discrete factor states, so a world with a continuous group is refused.
+    """
     inner = getattr(world, "unwrapped", world)
     if not hasattr(inner, "symmetry") or not callable(getattr(inner, "render_states", None)):
         raise ValueError(
-            "world must be a symmetry world (or an env wrapping one) with a `.symmetry` SymmetrySpec "
+            "world must be a symmetry world (or an env wrapping one) with a `.symmetry` spec "
             f"and `.render_states(factors)`, got {type(world).__name__}"
+        )
+    if not getattr(inner.symmetry, "is_discrete", True):
+        raise ValueError(
+            f"the metrics sample discrete states and actions; this world's group is {inner.symmetry.group_name}"
         )
     return inner
 
@@ -82,13 +89,8 @@ def _encode_frames(encode_fn: EncodeFn, frames: np.ndarray) -> np.ndarray:
 
 
 def render(world: World, factors: np.ndarray) -> np.ndarray:
-    """Frames of states as the env observes them (grey frames repeated for an RGB observation space)."""
-    frames = np.asarray(world.render_states(factors))
-    space = getattr(world, "observation_space", None)
-    channels = getattr(space, "shape", (None,))[-1]
-    if frames.shape[-1] == 1 and channels not in (None, 1):
-        frames = np.repeat(frames, channels, axis=-1)
-    return frames
+    """Frames of states as the env observes them (``render_states`` matches the observation's channels)."""
+    return np.asarray(world.render_states(factors))
 
 
 def encode_states(encode_fn: EncodeFn, world: World, factors: np.ndarray) -> np.ndarray:

@@ -22,6 +22,7 @@ from sklearn.linear_model import LinearRegression
 from sklearn.svm import LinearSVC
 
 from vae.metrics.sampling import EncodeFn, train_test_latents
+from vae.metrics.registry import Metric, register_metric
 
 
 def sap_from_samples(
@@ -52,3 +53,10 @@ def sap(
     """SAP on random train / test states."""
     _, _, (z_tr, y_tr, z_te, y_te) = train_test_latents(encode_fn, world, rng, num_train, num_test)
     return sap_from_samples(z_tr, y_tr, z_te, y_te, continuous_factors)
+
+
+register_metric(Metric(
+    name="sap",
+    run=lambda model, world, rng, n: sap(model.encode, world, rng, n, max(1, n // 2)),
+    description="Kumar et al. (2018)",
+))

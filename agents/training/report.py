@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from agents.run import METRICS_NAME
+from agents.training.evaluation import METRICS_NAME
 
 #: (row name, path into metrics.json); a missing path shows as "-" (the metric does not apply)
 COLUMNS: tuple[tuple[str, tuple[Any, ...]], ...] = (
@@ -80,7 +80,7 @@ def markdown_table(records_by_model: dict[str, list[dict]]) -> str:
     for m in models:
         flags = [r.get("acceptance", {}).get("passed", {}).get("all") for r in records_by_model[m]]
         passed.append(f"{sum(bool(p) for p in flags)}/{len(flags)}" if any(p is not None for p in flags) else "-")
-    row("passed issue-4 criteria (a, b, c)", passed)
+    row("passed acceptance (a, b, c)", passed)
     for name, path in COLUMNS:
         row(name, [_mean_std([x for x in (_get(r, path) for r in records_by_model[m]) if x is not None]) for m in models])
     row("fitted angle per action (rad)", [_mean_std([a for r in records_by_model[m] for a in fitted_angles(r)]) for m in models])

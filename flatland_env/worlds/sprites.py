@@ -27,10 +27,14 @@ Episode End:
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
-from flatland_env.base import SymmetryWorld
+from flatland_env.base import SymmetryWorld, check_frame_size
+from flatland_env.registration import register_world
 from flatland_env.spec import ActionEffect, SymmetrySpec
+from flatland_env.vector import SymmetryVectorEnv
 
 SHAPES = ("square", "ellipse", "heart")
 NUM_SCALES, NUM_ORIENTATIONS, NUM_POSITIONS = 6, 40, 32
@@ -107,13 +111,22 @@ class SpritesEnv(SymmetryWorld):
             raise ValueError(f"offset must be an integer >= 1, got {offset!r}")
         if offset % NUM_SCALES == 0:
             raise ValueError(f"offset {offset} acts as the identity on the 6 scales; use an offset not divisible by 6")
-        if isinstance(frame_size, bool) or not isinstance(frame_size, (int, np.integer)) or frame_size < 16:
-            raise ValueError(f"frame_size must be an integer >= 16, got {frame_size!r}")
+        check_frame_size(frame_size)
         self.offset = int(offset)
         self.symmetry = sprites_spec(self.offset)
         super().__init__(frame_size, obs_mode, render_mode)
 
-    def render_states(self, factors: np.ndarray) -> np.ndarray:
-        f = self.symmetry.validate_factors(factors)
-        flat = f.reshape(-1, f.shape[-1])
-        return render_sprites(flat, self.frame_size).reshape(*f.shape[:-1], self.frame_size, self.frame_size, 1)
+    def draw_states(self, factors: np.ndarray) -> np.ndarray:
+        flat = factors.reshape(-1, factors.shape[-1])
+        return render_sprites(flat, self.frame_size).reshape(*factors.shape[:-1], self.frame_size, self.frame_size, 1)
+
+
+class SpritesVectorEnv(SymmetryVectorEnv):
+    """N Sprites states stepped by the spec's cyclic law; takes SpritesEnv's keyword arguments."""
+
+    def __init__(self, num_envs: int = 1, max_episode_steps: int | None = None, render_mode: str | None = None,
+                 **world_kwargs: Any) -> None:
+        super().__init__(SpritesEnv(**world_kwargs), num_envs, max_episode_steps, render_mode)
+
+
+register_world("Sprites-v0", SpritesEnv, SpritesVectorEnv)

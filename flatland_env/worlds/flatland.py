@@ -37,12 +37,18 @@ Ground truth:
 from __future__ import annotations
 
 import functools
+from typing import Any
 
 import numpy as np
 import pymunk
 
-from flatland_env.base import SymmetryWorld
+from flatland_env.base import SymmetryWorld, check_frame_size
+from flatland_env.registration import register_world
 from flatland_env.spec import ActionEffect, SymmetrySpec
+from flatland_env.vector import SymmetryVectorEnv
+
+#: largest frame cache (grid_size^2 frames of frame_size^2 bytes) a FlatLand accepts
+MAX_CACHE_BYTES = 256 * 2**20
 
 
 def flatland_spec(grid_size: int = 33, step: int = 5) -> SymmetrySpec:
@@ -104,9 +110,8 @@ class FlatLandEnv(SymmetryWorld):
         self._frames = _frame_cache(grid_size, radius, frame_size)
         self._motion = LatticeMotion(self.symmetry, 1, substeps)
 
-    def render_states(self, factors: np.ndarray) -> np.ndarray:
-        f = self.symmetry.validate_factors(factors)
-        return self._frames[f[..., 0], f[..., 1]]
+    def draw_states(self, factors: np.ndarray) -> np.ndarray:
+        return self._frames[factors[..., 0], factors[..., 1]]
 
     def _observe(self) -> np.ndarray:
         frame = self._frames[self._factors[0], self._factors[1]]
@@ -181,8 +186,15 @@ def validate_flatland_params(grid_size: int, step: int, radius: int, frame_size:
         raise ValueError(f"substeps must be >= 1, got {substeps}")
     if radius < 1:
         raise ValueError(f"radius must be >= 1, got {radius}")
+    check_frame_size(frame_size)
     if frame_size < grid_size:
         raise ValueError(f"frame_size must be >= grid_size={grid_size}, got {frame_size}")
+    cache = grid_size**2 * frame_size**2
+    if cache > MAX_CACHE_BYTES:
+        raise ValueError(
+            f"grid_size={grid_size} with frame_size={frame_size} needs a {cache / 2**20:.0f} MiB frame cache, "
+            f"more than the {MAX_CACHE_BYTES // 2**20} MiB allowed; use a smaller grid or frame"
+        )
     lo = lattice_origin(grid_size, frame_size)
     hi = lo + grid_size - 1
     max_radius = min(lo, frame_size - hi)
@@ -200,3 +212,22 @@ def _frame_cache(grid_size: int, radius: int, frame_size: int) -> np.ndarray:
     frames = render_flatland_frames(grid_size, radius, frame_size)
     frames.setflags(write=False)
     return frames
+
+
+class FlatLandVectorEnv(SymmetryVectorEnv):
+    """N FlatLand discs in one pymunk space; takes FlatLandEnv's keyword arguments."""
+
+    def __init__(self, num_envs: int = 1, max_episode_steps: int | None = None, render_mode: str | None = None,
+                 **world_kwargs: Any) -> None:
+        world = FlatLandEnv(**world_kwargs)
+        super().__init__(world, num_envs, max_episode_steps, render_mode)
+        self._motion = LatticeMotion(self.symmetry, self.num_envs, world.substeps)
+
+    def _transition(self, factors: np.ndarray, actions: np.ndarray) -> np.ndarray:
+        return self._motion.move(actions)
+
+    def _on_set_states(self, envs: np.ndarray) -> None:
+        self._motion.place(envs, self._factors[envs])
+
+
+register_world("FlatLand-v0", FlatLandEnv, FlatLandVectorEnv)

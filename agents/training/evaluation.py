@@ -1,0 +1,127 @@
+"""Evaluating a trained agent: the metric suite, the acceptance criteria, ``metrics.json`` and the PNG summary.
+
+The acceptance criteria of the FlatLand main job (docs/metrics.md, "Acceptance") are read off
+the suite's results, nothing measured twice:
+
+- (a) held-out matched action-estimation accuracy >= :data:`MIN_ACTION_ACCURACY`;
+- (b) every true action's matched latent action rotates by an |angle| within
+  :data:`ANGLE_TOLERANCE` rad of the world's image-continuous angle (FlatLand: 2*pi*5/33);
+- (c) relative equivariance error <= :data:`MAX_EQUIVARIANCE_ERROR`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from agents.training.callbacks import has_latent_actions
+from agents.training.files import atomic_write_bytes, prepare_dir, write_json
+from vae.metrics.suite import evaluate, to_jsonable
+
+MIN_ACTION_ACCURACY = 0.95
+ANGLE_TOLERANCE = 0.03
+MAX_EQUIVARIANCE_ERROR = 0.02
+
+METRICS_NAME = "metrics.json"
+SUMMARY_NAME = "latent_actions.png"
+
+
+def acceptance(agent: Any, suite: dict) -> dict:
+    """The three criteria, read off the suite's results (see module doc).
+
+    Per true action a, a^ is the latent action standing for it (the suite's equivariance
+    map: Hungarian matching for RGrVAE, the identity for ForwardVAE); its |angle| is compared
+    with the world's image-continuous angle ``spec.continuous_angle(a)``. Accuracy is the
+    held-out one when the suite reports it.
+    """
+    est, eqv = suite.get("action_estimation", {}), suite.get("equivariance", {})
+    accuracy = est.get("held_out_accuracy", est.get("accuracy"))
+    rel_err = eqv.get("relative_error")
+    mapping = eqv.get("action_map") or est.get("mapping") or []
+    table = agent.angle_table()
+    angles = []
+    for a, name in enumerate(agent.spec.action_names):
+        j = int(mapping[a]) if a < len(mapping) and mapping[a] is not None and mapping[a] >= 0 else None
+        theta = table[j]["angle"] if j is not None else float("nan")
+        target = abs(agent.spec.continuous_angle(a))
+        err = abs(abs(theta) - target) if np.isfinite(theta) else float("nan")
+        angles.append({"true_action": name, "latent_action": j, "abs_angle": abs(theta), "target": target, "error": err})
+    passed = {
+        "action_accuracy": accuracy is not None and accuracy >= MIN_ACTION_ACCURACY,
+        "angles": bool(angles) and all(np.isfinite(r["error"]) and r["error"] <= ANGLE_TOLERANCE for r in angles),
+        "equivariance": rel_err is not None and rel_err <= MAX_EQUIVARIANCE_ERROR,
+    }
+    passed["all"] = all(passed.values())
+    return {
+        "action_accuracy": accuracy,
+        "angles": angles,
+        "relative_equivariance_error": rel_err,
+        "independence": suite.get("independence", {}).get("independence"),
+        "thresholds": {
+            "action_accuracy_min": MIN_ACTION_ACCURACY,
+            "angle_tolerance": ANGLE_TOLERANCE,
+            "relative_equivariance_error_max": MAX_EQUIVARIANCE_ERROR,
+        },
+        "passed": passed,
+    }
+
+
+def headline(record: dict) -> dict[str, float | None]:
+    """The few numbers worth a glance (and a TensorBoard scalar)."""
+    m = record.get("metrics", {})
+    out = {"independence": m.get("independence", {}).get("independence")}
+    acc = record.get("acceptance")
+    if acc:
+        out["action_accuracy"] = acc["action_accuracy"]
+        out["relative_equivariance_error"] = acc["relative_equivariance_error"]
+        errs = [r["error"] for r in acc["angles"] if r["error"] is not None]
+        out["max_angle_error"] = max(errs) if errs else None
+    return out
+
+
+def evaluate_agent(
+    agent: Any, out_dir: str | os.PathLike, num_samples: int = 1000, seed: int = 0, progress: bool = True
+) -> dict:
+    """Run the metric suite on the agent's world; write ``metrics.json`` (with the acceptance block) and the PNG."""
+    if agent.world is None:
+        raise ValueError("the agent has no world to evaluate on (it was trained from a dataset that records none)")
+    out_dir = prepare_dir(out_dir, "output folder", remove_stale=False)
+    suite = evaluate(agent, agent.world, num_samples=num_samples, seed=seed, progress=progress)
+    record: dict[str, Any] = {
+        "algo": agent.algo,
+        "env_id": agent.source.env_id,
+        "num_steps": agent.num_steps,
+        "pairs_seen": agent.num_steps * agent.config.batch_size,
+        "config": dataclasses.asdict(agent.config),
+        "data": dataclasses.asdict(agent.source.config),
+        "precision": agent.precision,
+        "metrics": suite,
+    }
+    cyclic = agent.spec.is_cyclic_product
+    if has_latent_actions(agent):
+        record["latent_actions"] = agent.angle_table()
+        if cyclic:
+            record["acceptance"] = acceptance(agent, suite)
+    record = to_jsonable(record)
+    write_json(out_dir / METRICS_NAME, record)
+    if has_latent_actions(agent):
+        write_summary(agent, out_dir / SUMMARY_NAME, suite.get("action_estimation", {}), seed)
+    return record
+
+
+def write_summary(agent: Any, path: Path, estimation: dict, seed: int = 0) -> None:
+    """The run's PNG: each latent action applied repeatedly to a start frame, beside the confusion matrix."""
+    import io
+
+    from agents.training.callbacks import Probe
+    from agents.training.figures import summary_figure
+
+    start = Probe.sample(agent, 1, seed).obs
+    fig = summary_figure(agent, start, estimation.get("confusion"), agent.spec.action_names, estimation.get("mapping"))
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    atomic_write_bytes(path, buffer.getvalue())

@@ -1,0 +1,262 @@
+"""Pair sources: where a learner's (obs, next_obs) pairs come from, and the world they come from.
+
+A learner never builds a world from an id itself: it is handed a pair source, which
+carries the world's spec, its observation space and a template world to render any state
+(for evaluation), and serves batches of pairs. Two sources exist:
+
+- :class:`CollectorSource`: fresh pairs from native vector envs under the uniform policy
+  (:class:`~flatland_env.transitions.TransitionCollector`), the world built once;
+- :class:`DatasetSource`: pairs from a ``.npz`` written by
+  :func:`~flatland_env.transitions.save_npz`, in reshuffled passes.
+
+Both apply the configured visual noise and can save and restore their whole state
+(generators, rollout tail, env states, position in the dataset), so an interrupted run
+resumes bit for bit. Everything here is numpy; nothing imports torch.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from gymnasium import spaces
+
+from flatland_env.base import SymmetryWorld
+from flatland_env.registration import check_world_id, make_world
+from flatland_env.spec import GroupSpec
+from flatland_env.transitions import Transition, TransitionCollector, load_dataset
+from flatland_env.vector import _generator
+from flatland_env.wrappers import corrupt_pairs, resolve_backgrounds
+
+NOISE_KINDS = ("none", "uniform", "salt", "backgrounds")
+Noise = Literal["none", "uniform", "salt", "backgrounds"]
+
+#: the noise levels of the paper's robustness runs (docs/worlds.md)
+UNIFORM_HIGH, SALT_P = 0.1, 0.1
+
+#: most vector envs a collector source runs (each holds a state and, for FlatLand, a physics body)
+MAX_NUM_ENVS = 1024
+
+
+@dataclass(frozen=True)
+class PairBatch:
+    """What a learner receives: frame pairs and nothing else (no actions, no factors)."""
+
+    obs: np.ndarray  # (B, H, W, C) uint8
+    next_obs: np.ndarray  # (B, H, W, C) uint8
+
+
+@dataclass(frozen=True)
+class GroundTruth:
+    """Labels of a batch, for logging and evaluation only: never passed to an unsupervised learner."""
+
+    actions: np.ndarray  # (B, k) true actions between obs and next_obs
+    factors: np.ndarray  # (B, F)
+    next_factors: np.ndarray  # (B, F)
+
+
+def split_labels(batch: Transition) -> tuple[PairBatch, GroundTruth]:
+    """A batch of transitions as (what the learner may see, what only logging may see)."""
+    return PairBatch(batch.obs, batch.next_obs), GroundTruth(batch.actions, batch.factors, batch.next_factors)
+
+
+@dataclass
+class PairSourceConfig:
+    """Where training pairs come from: a world and how its pairs are cut and corrupted, or a saved dataset."""
+
+    env_id: str = "FlatLand-v0"
+    """registered symmetry world producing the pairs"""
+    env_kwargs: dict[str, int | float | str] = field(default_factory=dict)
+    """keyword arguments of the world, e.g. grid_size 21 obs_mode rgb"""
+    num_envs: int = 8
+    """vector envs producing transitions"""
+    k: int = 1
+    """actions between the two frames of a pair (k-step pairs, no intermediate frames)"""
+    noise: Noise = "none"
+    """visual noise on training pairs: none, uniform, salt, backgrounds"""
+    background_dir: str = ""
+    """folder of background images for noise=backgrounds (empty: procedural textures)"""
+    dataset: str = ""
+    """a .npz of pairs written by flatland_env.save_npz; when set, train from it instead of the envs"""
+
+    def __post_init__(self) -> None:
+        for name, top in (("num_envs", MAX_NUM_ENVS), ("k", None)):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1 or (top and v > top):
+                raise ValueError(f"{name} must be an integer in [1, {top or 'episode length'}], got {v!r}")
+        if self.noise not in NOISE_KINDS:
+            raise ValueError(f"noise must be one of {NOISE_KINDS}, got {self.noise!r}")
+        if not isinstance(self.env_kwargs, dict):
+            raise ValueError(f"env_kwargs must be a dict of the world's keyword arguments, got {self.env_kwargs!r}")
+        self.env_kwargs = dict(self.env_kwargs)
+        if self.dataset:
+            if not Path(self.dataset).is_file():
+                raise ValueError(f"dataset: no file at {self.dataset!r}")
+        else:
+            check_world_id(self.env_id)
+        if self.background_dir:
+            if self.noise != "backgrounds":
+                raise ValueError("background_dir applies only with noise=backgrounds")
+            folder = Path(self.background_dir)
+            if not folder.is_dir():
+                raise ValueError(f"background_dir: {self.background_dir!r} does not exist or is not a folder")
+
+
+class PairSource:
+    """Batches of pairs of one world, with visual noise applied; see the module docstring."""
+
+    config: PairSourceConfig
+    #: the world's ground truth
+    spec: GroupSpec
+    #: a world that renders any state as an observation (None only for a dataset with no recorded world)
+    world: SymmetryWorld | None
+    observation_space: spaces.Box
+
+    def __init__(self, config: PairSourceConfig, seed: int, noise_seed: int) -> None:
+        self.config = config
+        self.seed, self.noise_seed = int(seed), int(noise_seed)
+        self._noise_rng = np.random.default_rng(self.noise_seed)
+        self._noise: dict[str, Any] = {}
+
+    def _setup_noise(self) -> None:
+        """The keyword arguments of corrupt_pairs for the configured noise (backgrounds drawn once)."""
+        kind = self.config.noise
+        if kind == "uniform":
+            self._noise = {"uniform": UNIFORM_HIGH}
+        elif kind == "salt":
+            self._noise = {"salt": SALT_P}
+        elif kind == "backgrounds":
+            h, _, c = self.observation_space.shape
+            self._noise = {"backgrounds": resolve_backgrounds(self.config.background_dir or None, h, c, seed=self.seed)}
+
+    @property
+    def env_id(self) -> str | None:
+        return self.config.env_id
+
+    @property
+    def k(self) -> int:
+        """How many actions apart the frames of a pair are."""
+        return self.config.k
+
+    def next_batch(self, batch_size: int) -> Transition:
+        """The next ``batch_size`` pairs, noise applied (labels included: split them before learning)."""
+        batch = self._draw(batch_size)
+        return corrupt_pairs(batch, self._noise_rng, **self._noise) if self._noise else batch
+
+    def _draw(self, batch_size: int) -> Transition:
+        raise NotImplementedError
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"noise_rng": json.dumps(self._noise_rng.bit_generator.state), **self._state()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self._noise_rng = _generator(json.loads(state["noise_rng"]))
+        self._load_state(state)
+
+    def _state(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def _load_state(self, state: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    def describe(self) -> dict[str, Any]:
+        """Plain data for run records: the config, the seeds and the world's group."""
+        return {"kind": type(self).__name__, "config": asdict(self.config), "seed": self.seed,
+                "noise_seed": self.noise_seed, "group": self.spec.describe()}
+
+    def close(self) -> None:
+        """Release the envs (a no-op for datasets)."""
+
+
+class CollectorSource(PairSource):
+    """Fresh pairs from ``num_envs`` native vector envs under the uniform random policy."""
+
+    def __init__(self, config: PairSourceConfig, seed: int, noise_seed: int) -> None:
+        super().__init__(config, seed, noise_seed)
+        self.collector = TransitionCollector(
+            config.env_id, num_envs=config.num_envs, k=config.k, seed=self.seed, shuffle=True, **config.env_kwargs
+        )
+        vec = self.collector.env
+        self.world = vec.unwrapped.world  # the native vector env's template world: the world is built once
+        self.spec = self.collector.spec
+        self.observation_space = vec.single_observation_space
+        self._setup_noise()
+
+    def _draw(self, batch_size: int) -> Transition:
+        return self.collector.collect(batch_size)
+
+    def _state(self) -> dict[str, Any]:
+        return {"collector": self.collector.state_dict()}
+
+    def _load_state(self, state: dict[str, Any]) -> None:
+        self.collector.load_state_dict(state["collector"])
+
+    def close(self) -> None:
+        self.collector.close()
+
+
+class DatasetSource(PairSource):
+    """Pairs of a saved dataset, served in passes reshuffled by the source's generator.
+
+    The world used for evaluation is the one the dataset records (``save_npz(..., env_id=)``);
+    a dataset without one can train, but has no world to render states (``world`` is None).
+    """
+
+    def __init__(self, config: PairSourceConfig, seed: int, noise_seed: int) -> None:
+        super().__init__(config, seed, noise_seed)
+        data = load_dataset(config.dataset)
+        if data.pairs.k != config.k:
+            raise ValueError(f"the dataset holds {data.pairs.k}-step pairs; set k={data.pairs.k}")
+        if data.env_id is not None and data.env_id != config.env_id:
+            raise ValueError(f"the dataset was recorded on {data.env_id!r}; set env_id={data.env_id!r}")
+        if data.env_id is not None and data.env_kwargs != config.env_kwargs:
+            raise ValueError(f"the dataset was recorded with env_kwargs {data.env_kwargs}; set them to match")
+        self.pairs, self.spec = data.pairs, data.spec
+        self.world = make_world(data.env_id, **data.env_kwargs).unwrapped if data.env_id is not None else None
+        h, w, c = self.pairs.obs.shape[1:]
+        self.observation_space = spaces.Box(0, 255, (h, w, c), np.uint8)
+        self._rng = np.random.default_rng(self.seed)
+        self._order = self._rng.permutation(len(self.pairs))
+        self._pos = 0
+        self._setup_noise()
+
+    def _draw(self, batch_size: int) -> Transition:
+        idx = []
+        while len(idx) < batch_size:
+            if self._pos == len(self._order):
+                self._order, self._pos = self._rng.permutation(len(self.pairs)), 0
+            take = min(batch_size - len(idx), len(self._order) - self._pos)
+            idx.extend(self._order[self._pos : self._pos + take].tolist())
+            self._pos += take
+        return self.pairs[np.asarray(idx)]
+
+    def _state(self) -> dict[str, Any]:
+        return {"rng": json.dumps(self._rng.bit_generator.state), "order": self._order.copy(), "pos": self._pos}
+
+    def _load_state(self, state: dict[str, Any]) -> None:
+        order = np.asarray(state["order"], dtype=np.int64)
+        if order.shape != (len(self.pairs),):
+            raise ValueError(f"saved position is for a dataset of {len(order)} pairs, this one has {len(self.pairs)}")
+        self._rng = _generator(json.loads(state["rng"]))
+        self._order, self._pos = order.copy(), int(state["pos"])
+
+    def epochs(self, pairs_seen: int) -> float:
+        """How many passes over the dataset ``pairs_seen`` pairs are."""
+        return pairs_seen / max(1, len(self.pairs))
+
+
+def make_pair_source(config: PairSourceConfig, seed: int, noise_seed: int | None = None) -> PairSource:
+    """The source a config describes: a dataset when ``config.dataset`` is set, else the vector envs."""
+    if not isinstance(config, PairSourceConfig):
+        raise ValueError(f"config must be a PairSourceConfig, got {type(config).__name__}")
+    noise_seed = seed if noise_seed is None else noise_seed
+    return DatasetSource(config, seed, noise_seed) if config.dataset else CollectorSource(config, seed, noise_seed)
+
+
+def pairs_per_epoch(source: PairSource) -> float:
+    """Dataset size for a dataset source, inf for the endless collector."""
+    return float(len(source.pairs)) if isinstance(source, DatasetSource) else math.inf
