@@ -39,7 +39,8 @@ MAX_LR = 1.0
 
 
 class NonFiniteLossError(FloatingPointError):
-    """Training produced a NaN or inf loss, gradient or weight; parameters were rolled back to their last good values."""
+    """Training produced a NaN or inf loss, gradient or weight; the parameters were rolled back to their last
+    finite values."""
 
 
 # -- validation shared by every Config ---------------------------------------------------------

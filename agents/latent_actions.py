@@ -115,7 +115,8 @@ class LatentActionAgent(BaseAgent):
         a = np.asarray(actions)
         if a.ndim == 0:
             a = np.full(n, int(a))
-        if a.dtype.kind not in "iu" or a.shape != (n,) or a.min(initial=0) < 0 or a.max(initial=0) >= self.num_latent_actions:
+        top = self.num_latent_actions
+        if a.dtype.kind not in "iu" or a.shape != (n,) or a.min(initial=0) < 0 or a.max(initial=0) >= top:
             raise ValueError(
                 f"latent actions must be {n} integers in [0, {self.num_latent_actions}), got {actions!r}"
             )

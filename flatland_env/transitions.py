@@ -108,7 +108,9 @@ class TransitionCollector:
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
                 raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
         if policy is not None and not callable(policy):
-            raise ValueError(f"policy must be None (uniform random) or a callable (obs, factors) -> actions, got {policy!r}")
+            raise ValueError(
+                f"policy must be None (uniform random) or a callable (obs, factors) -> actions, got {policy!r}"
+            )
         if isinstance(env, str):
             if vectorization_mode is None:
                 env = make_vector_world(env, num_envs, **env_kwargs)
@@ -128,7 +130,9 @@ class TransitionCollector:
         self.spec: GroupSpec = _symmetry_of(env)
         if not self.spec.is_discrete:
             env.close()
-            raise ValueError(f"the collector cuts pairs of discrete actions; this world's group is {self.spec.group_name}")
+            raise ValueError(
+                f"the collector cuts pairs of discrete actions; this world's group is {self.spec.group_name}"
+            )
         # a rollout chunk must hold at least one k-window
         self.k, self.policy, self.shuffle, self.chunk_steps = int(k), policy, shuffle, max(int(chunk_steps), int(k))
         self._rng = np.random.default_rng(seed)
@@ -194,7 +198,9 @@ class TransitionCollector:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore :meth:`state_dict` into a collector built with the same env, k and chunk size."""
         if not self._fast:
-            raise ValueError("only a collector over a native symmetry vector env with the uniform policy can be restored")
+            raise ValueError(
+                "only a collector over a native symmetry vector env with the uniform policy can be restored"
+            )
         self._rng = _generator(json.loads(state["rng"]))
         self._states = np.asarray(state["states"], dtype=np.int64).copy()
         self._actions = np.asarray(state["actions"], dtype=np.int64).copy()
@@ -257,7 +263,8 @@ class TransitionCollector:
         if self.policy is None:
             return self._rng.integers(0, num_actions, size=n)
         actions = np.asarray(self.policy(obs, factors))
-        if actions.shape != (n,) or actions.dtype.kind not in "iu" or np.any(actions < 0) or np.any(actions >= num_actions):
+        bad = actions.shape != (n,) or actions.dtype.kind not in "iu"
+        if bad or np.any(actions < 0) or np.any(actions >= num_actions):
             raise ValueError(f"policy must return {n} integers in [0, {num_actions}), got {actions!r}")
         return actions
 
@@ -312,6 +319,8 @@ def load_dataset(path: str | PathLike) -> Dataset:
     if not isinstance(path, (str, PathLike)) or not Path(path).is_file():
         raise FileNotFoundError(f"no transitions dataset at {path!r}")
     try:
+        if not zipfile.is_zipfile(path):
+            raise ValueError("it is not a zip archive")
         with np.load(path, allow_pickle=False) as data:
             expected = [f.name for f in fields(Transition)] + ["spec"]
             missing = [key for key in expected if key not in data.files]
@@ -320,7 +329,11 @@ def load_dataset(path: str | PathLike) -> Dataset:
             batch = Transition(**{f.name: data[f.name] for f in fields(Transition)})
             spec = spec_from_json(str(data["spec"]))
             meta = json.loads(str(data["world"])) if "world" in data.files else {}
-    except (OSError, zipfile.BadZipFile, EOFError) as e:
+    except (OSError, zipfile.BadZipFile, EOFError, KeyError) as e:
+        raise ValueError(f"{path} is not a readable .npz transitions dataset: {e}") from None
+    except ValueError as e:
+        if "transitions dataset" in str(e):
+            raise
         raise ValueError(f"{path} is not a readable .npz transitions dataset: {e}") from None
     return Dataset(batch, spec, meta.get("env_id"), meta.get("env_kwargs") or {})
 

@@ -45,7 +45,9 @@ class SymmetryVectorEnv(VectorEnv):
             isinstance(max_episode_steps, bool) or not isinstance(max_episode_steps, (int, np.integer))
             or (max_episode_steps < 1 and max_episode_steps != -1)
         ):
-            raise ValueError(f"max_episode_steps must be None, -1 (no limit) or an integer >= 1, got {max_episode_steps!r}")
+            raise ValueError(
+                f"max_episode_steps must be None, -1 (no limit) or an integer >= 1, got {max_episode_steps!r}"
+            )
         if render_mode not in (None, *self.metadata["render_modes"]):
             raise ValueError(f"render_mode must be None or one of {self.metadata['render_modes']}, got {render_mode!r}")
         self.world = world
@@ -222,7 +224,9 @@ class SymmetryVectorEnv(VectorEnv):
         if self._factors is None:
             raise RuntimeError("reset() without a reset_mask must come before a masked reset")
         if not isinstance(mask, np.ndarray) or mask.dtype != np.bool_ or mask.shape != (self.num_envs,):
-            raise ValueError(f"options['reset_mask'] must be a bool numpy array of shape ({self.num_envs},), got {mask!r}")
+            raise ValueError(
+                f"options['reset_mask'] must be a bool numpy array of shape ({self.num_envs},), got {mask!r}"
+            )
         return mask.copy()
 
     def _check_actions(self, actions, leading: bool = False) -> np.ndarray:
@@ -236,10 +240,8 @@ class SymmetryVectorEnv(VectorEnv):
                 f"({', '.join(self.symmetry.action_names)}), got {actions!r}"
             )
         if arr.size and (arr.min() < 0 or arr.max() >= n):
-            raise ValueError(
-                f"actions must be in [0, {n}) ({', '.join(f'{i}={a}' for i, a in enumerate(self.symmetry.action_names))}),"
-                f" got {arr.tolist()}"
-            )
+            names = ", ".join(f"{i}={a}" for i, a in enumerate(self.symmetry.action_names))
+            raise ValueError(f"actions must be in [0, {n}) ({names}), got {arr.tolist()}")
         return arr.astype(np.int64, copy=False)
 
 

@@ -107,7 +107,9 @@ def resolve_backgrounds(
         return load_backgrounds(backgrounds, frame_size, channels)
     bank = np.asarray(backgrounds, dtype=np.float32)
     if bank.ndim != 4 or bank.shape[1:3] != (frame_size, frame_size) or bank.shape[3] not in (1, channels):
-        raise ValueError(f"backgrounds must be (M, {frame_size}, {frame_size}, 1 or {channels}) in [0, 1], got {bank.shape}")
+        raise ValueError(
+            f"backgrounds must be (M, {frame_size}, {frame_size}, 1 or {channels}) in [0, 1], got {bank.shape}"
+        )
     return bank
 
 

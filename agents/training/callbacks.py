@@ -262,8 +262,13 @@ class TensorBoardCallback(BaseCallback):
     def log_images(self, agent: Any) -> None:
         if not self.pictures:
             return
-        from agents.training.figures import action_rollouts, confusion_figure, frame_grid, reconstruction_rows, \
-            traversal_rows
+        from agents.training.figures import (
+            action_rollouts,
+            confusion_figure,
+            frame_grid,
+            reconstruction_rows,
+            traversal_rows,
+        )
 
         step = agent.num_steps
         frames = self.probe.obs[: self.num_frames]

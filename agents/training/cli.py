@@ -91,7 +91,7 @@ def _changed(obj: Any) -> list[str]:
 
 def train_main(argv: list[str] | None = None, prog: str | None = None, description: str | None = None) -> int:
     """``scripts/train_agent.py``: train (or resume, or only evaluate) and print the headline metrics."""
-    model, cmd, named = parse_train_args(argv, prog, description)
+    model, cmd, named = parse_train_args(argv, prog or Path(sys.argv[0]).name, description)
     agent_cfg, data_cfg, run_cfg = cmd.agent, cmd.data, cmd.run
     try:
         runs.set_threads(run_cfg.threads)

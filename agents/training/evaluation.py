@@ -49,7 +49,9 @@ def acceptance(agent: Any, suite: dict) -> dict:
         theta = table[j]["angle"] if j is not None else float("nan")
         target = abs(agent.spec.continuous_angle(a))
         err = abs(abs(theta) - target) if np.isfinite(theta) else float("nan")
-        angles.append({"true_action": name, "latent_action": j, "abs_angle": abs(theta), "target": target, "error": err})
+        angles.append(
+            {"true_action": name, "latent_action": j, "abs_angle": abs(theta), "target": target, "error": err}
+        )
     passed = {
         "action_accuracy": accuracy is not None and accuracy >= MIN_ACTION_ACCURACY,
         "angles": bool(angles) and all(np.isfinite(r["error"]) and r["error"] <= ANGLE_TOLERANCE for r in angles),

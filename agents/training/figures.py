@@ -70,7 +70,10 @@ def action_rollouts(agent: "BaseAgent", start: np.ndarray, steps: int = ROLLOUT_
 
 
 def confusion_figure(
-    confusion: np.ndarray, true_names: Sequence[str], mapping: Sequence[int] | None = None, title: str = "policy vs true actions"
+    confusion: np.ndarray,
+    true_names: Sequence[str],
+    mapping: Sequence[int] | None = None,
+    title: str = "policy vs true actions",
 ) -> Figure:
     """Heat map of a (true x latent) count matrix, row-normalised, counts in the cells, matched cells outlined."""
     conf = np.asarray(confusion)
@@ -124,8 +127,10 @@ def summary_figure(
         labels.append(f"z{row['action']} ({row['symbol']}, plane {row['plane']})\n{angle}, order {order or '-'}")
     ax.set_yticks([2 + h * i + h / 2 for i in range(len(rows))], labels, fontsize=7)
     ax.set_xticks([])
-    ax.set_title(f"latent actions applied {steps} times to a start frame ({agent.algo}, update {agent.num_steps})", fontsize=9)
+    title = f"latent actions applied {steps} times to a start frame ({agent.algo}, update {agent.num_steps})"
+    ax.set_title(title, fontsize=9)
     if has_conf:
-        _draw_confusion(fig.add_subplot(grid[0, 1]), np.asarray(confusion), true_names, mapping, "policy vs true actions")
+        conf_ax = fig.add_subplot(grid[0, 1])
+        _draw_confusion(conf_ax, np.asarray(confusion), true_names, mapping, "policy vs true actions")
     fig.tight_layout()
     return fig

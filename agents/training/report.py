@@ -81,8 +81,11 @@ def markdown_table(records_by_model: dict[str, list[dict]]) -> str:
         flags = [r.get("acceptance", {}).get("passed", {}).get("all") for r in records_by_model[m]]
         passed.append(f"{sum(bool(p) for p in flags)}/{len(flags)}" if any(p is not None for p in flags) else "-")
     row("passed acceptance (a, b, c)", passed)
+    def pooled(values_of) -> list[str]:
+        return [_mean_std([v for r in records_by_model[m] for v in values_of(r)]) for m in models]
+
     for name, path in COLUMNS:
-        row(name, [_mean_std([x for x in (_get(r, path) for r in records_by_model[m]) if x is not None]) for m in models])
-    row("fitted angle per action (rad)", [_mean_std([a for r in records_by_model[m] for a in fitted_angles(r)]) for m in models])
-    row("learned latent angle, absolute (rad)", [_mean_std([a for r in records_by_model[m] for a in learned_angles(r)]) for m in models])
+        row(name, pooled(lambda r, path=path: [x for x in [_get(r, path)] if x is not None]))
+    row("fitted angle per action (rad)", pooled(fitted_angles))
+    row("learned latent angle, absolute (rad)", pooled(learned_angles))
     return "\n".join(lines)

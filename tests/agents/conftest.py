@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from agent_helpers import TINY
 
 torch.set_num_threads(1)

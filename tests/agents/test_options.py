@@ -7,7 +7,6 @@ import math
 import numpy as np
 import pytest
 import torch
-
 from agent_helpers import tiny_agent
 
 from agents import BaseCallback, GroundTruth, PairBatch, RGrVAE
@@ -99,7 +98,9 @@ def test_bad_hyperparameters_are_clear_errors(kwargs, message):
         RGrVAE("FlatLand-v0", **kwargs)
 
 
-@pytest.mark.parametrize("env_id, message", [("CartPole-v9", "not registered"), ("CartPole-v1", "not a symmetry world")])
+@pytest.mark.parametrize(
+    "env_id, message", [("CartPole-v9", "not registered"), ("CartPole-v1", "not a symmetry world")]
+)
 def test_unknown_or_foreign_env_id_names_the_worlds(env_id, message):
     with pytest.raises(ValueError, match=f"{message}.*FlatLand-v0"):
         RGrVAE(env_id)

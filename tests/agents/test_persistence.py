@@ -9,11 +9,11 @@ import pickle
 import numpy as np
 import pytest
 import torch
+from agent_helpers import tiny_agent
 
 from agents import AGENTS, BaseAgent, CheckpointError, RGrVAE
 from agents.checkpoint import FORMAT, MAGIC
 from agents.training.callbacks import CheckpointCallback, Probe
-from agent_helpers import tiny_agent
 
 
 @pytest.mark.parametrize("model", sorted(AGENTS))
@@ -36,8 +36,19 @@ def test_save_load_round_trip_gives_identical_outputs(model, tmp_path):
         np.testing.assert_array_equal(loaded.action_representations(), agent.action_representations())
 
 
-def test_resume_continues_step_count_optimiser_rng_and_data(tmp_path):
-    agent = tiny_agent()
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    from flatland_env.transitions import TransitionCollector, save_npz
+
+    path = tmp_path_factory.mktemp("data") / "pairs.npz"
+    with TransitionCollector("FlatLand-v0", num_envs=2, seed=1, shuffle=True) as c:
+        save_npz(path, c.collect(40), c.spec, env_id="FlatLand-v0")
+    return str(path)
+
+
+@pytest.mark.parametrize("source", ["collector", "dataset"])
+def test_resume_continues_step_count_optimiser_rng_and_data(source, dataset, tmp_path):
+    agent = tiny_agent(data={"dataset": dataset} if source == "dataset" else None)
     agent.learn(4, progress_bar=False)
     path = tmp_path / "ckpt.pt"
     agent.save(path)

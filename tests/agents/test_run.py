@@ -9,9 +9,8 @@ import signal
 import numpy as np
 import pytest
 import torch
-from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
 from agent_helpers import tiny_agent
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from agents import BaseAgent, BaseCallback, RGrVAE
 from agents.training.callbacks import TensorBoardCallback

@@ -7,7 +7,6 @@ import dataclasses
 import numpy as np
 import pytest
 import torch
-
 from agent_helpers import tiny_agent
 
 from agents import AGENTS, BaseCallback, PairBatch, RGrVAE

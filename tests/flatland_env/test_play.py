@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 import flatland_env  # noqa: F401
-from flatland_env.worlds.flatland import flatland_spec
 from flatland_env.play import key_names, parse_keys, play
+from flatland_env.worlds.flatland import flatland_spec
 from flatland_env.worlds.sprites import sprites_spec
 
 ROOT = Path(__file__).resolve().parents[2]

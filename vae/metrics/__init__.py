@@ -12,8 +12,8 @@ from vae.metrics.independence import fit_action_maps, independence_score
 from vae.metrics.lsbd import d_lsbd, d_lsbd_from_grid
 from vae.metrics.mig import mig, mig_from_samples
 from vae.metrics.modularity import modularity_explicitness
-from vae.metrics.sap import sap, sap_from_samples
 from vae.metrics.registry import Metric, register_metric, registered_metrics
+from vae.metrics.sap import sap, sap_from_samples
 from vae.metrics.suite import evaluate
 
 __all__ = [

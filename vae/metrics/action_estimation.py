@@ -14,8 +14,8 @@ from typing import Any, Callable
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from vae.metrics.sampling import CHUNK, check_int, check_rng, render, resolve_world
 from vae.metrics.registry import Metric, register_metric
+from vae.metrics.sampling import CHUNK, check_int, check_rng, render, resolve_world
 
 InferFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
 

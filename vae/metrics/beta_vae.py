@@ -14,13 +14,13 @@ from typing import Any
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 
+from vae.metrics.registry import Metric, register_metric
 from vae.metrics.sampling import (
     EncodeFn,
     check_batch_inputs,
     encode_states,
     fixed_factor_batches,
 )
-from vae.metrics.registry import Metric, register_metric
 
 
 def _points(encode_fn: EncodeFn, world: Any, rng: np.random.Generator, n: int, batch_size: int):

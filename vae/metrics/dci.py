@@ -24,8 +24,8 @@ import numpy as np
 import scipy.stats
 from sklearn.ensemble import GradientBoostingClassifier, RandomForestClassifier
 
-from vae.metrics.sampling import EncodeFn, train_test_latents
 from vae.metrics.registry import Metric, register_metric
+from vae.metrics.sampling import EncodeFn, train_test_latents
 
 ESTIMATORS = ("random_forest", "gradient_boosting")
 

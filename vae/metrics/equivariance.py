@@ -16,6 +16,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from vae.metrics.registry import Metric, register_metric
 from vae.metrics.sampling import (
     EncodeFn,
     check_inputs,
@@ -23,7 +24,6 @@ from vae.metrics.sampling import (
     latent_spread,
     true_transitions,
 )
-from vae.metrics.registry import Metric, register_metric
 
 
 def check_action_map(mapping: Sequence[int] | np.ndarray | None, num_true: int, num_latent: int) -> np.ndarray:
@@ -31,7 +31,8 @@ def check_action_map(mapping: Sequence[int] | np.ndarray | None, num_true: int, 
     if mapping is None:
         if num_latent < num_true:
             raise ValueError(
-                f"the identity action map needs as many latent ({num_latent}) as true actions ({num_true}); pass a mapping"
+                f"the identity action map needs as many latent ({num_latent}) as true actions ({num_true}); "
+                "pass a mapping"
             )
         return np.arange(num_true)
     m = np.asarray(mapping)

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from vae.metrics.registry import Metric, register_metric
 from vae.metrics.sampling import (
     EncodeFn,
     check_batch_inputs,
@@ -23,7 +24,6 @@ from vae.metrics.sampling import (
     fixed_factor_batches,
     varying_factors,
 )
-from vae.metrics.registry import Metric, register_metric
 
 #: latent dimensions whose global std is below this are pruned
 PRUNE_STD = 0.05

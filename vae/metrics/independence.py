@@ -35,6 +35,7 @@ import numpy as np
 import torch
 
 from vae.groups import nearest_faithful_angle, realised_order
+from vae.metrics.registry import Metric, register_metric
 from vae.metrics.sampling import (
     EncodeFn,
     check_inputs,
@@ -43,7 +44,6 @@ from vae.metrics.sampling import (
     render,
     true_transitions,
 )
-from vae.metrics.registry import Metric, register_metric
 
 DecodeFn = Callable[[np.ndarray], np.ndarray]
 

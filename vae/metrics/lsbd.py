@@ -39,8 +39,8 @@ from typing import Any
 
 import numpy as np
 
-from vae.metrics.sampling import EncodeFn, check_inputs, check_int, encode_states
 from vae.metrics.registry import Metric, register_metric
+from vae.metrics.sampling import EncodeFn, check_inputs, check_int, encode_states
 
 #: largest grid of acted-factor combinations D_LSBD encodes by default
 MAX_GRID = 20_000

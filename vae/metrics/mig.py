@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 
 from vae.metrics.information import factor_entropies, histogram_discretize, mutual_info_matrix
-from vae.metrics.sampling import EncodeFn, check_inputs, check_int, sample_latents
 from vae.metrics.registry import Metric, register_metric
+from vae.metrics.sampling import EncodeFn, check_inputs, check_int, sample_latents
 
 
 def mig_from_samples(z: np.ndarray, factors: np.ndarray, num_bins: int = 20) -> dict:

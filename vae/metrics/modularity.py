@@ -20,8 +20,8 @@ from sklearn.metrics import roc_auc_score
 from sklearn.preprocessing import label_binarize
 
 from vae.metrics.information import histogram_discretize, mutual_info_matrix
-from vae.metrics.sampling import EncodeFn, check_int, train_test_latents
 from vae.metrics.registry import Metric, register_metric
+from vae.metrics.sampling import EncodeFn, check_int, train_test_latents
 
 
 def modularity_from_mi(mi: np.ndarray) -> float:

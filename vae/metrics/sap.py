@@ -21,8 +21,8 @@ import numpy as np
 from sklearn.linear_model import LinearRegression
 from sklearn.svm import LinearSVC
 
-from vae.metrics.sampling import EncodeFn, train_test_latents
 from vae.metrics.registry import Metric, register_metric
+from vae.metrics.sampling import EncodeFn, train_test_latents
 
 
 def sap_from_samples(

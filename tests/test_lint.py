@@ -1,0 +1,35 @@
+"""The code style is checked with the tests: ruff (config in pyproject.toml, lines of at most 120 characters)."""
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_ruff_finds_nothing():
+    ruff = shutil.which("ruff")
+    if ruff is None:
+        pytest.fail("ruff is not installed: pip install -e '.[test]'")
+    done = subprocess.run([ruff, "check", "--no-cache", str(REPO)], capture_output=True, text=True, cwd=REPO)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_no_reference_to_files_users_do_not_have():
+    """Code, docs and outputs cite docs/ and the papers, never internal notes or issue numbers."""
+    offenders = []
+    for path in [*REPO.glob("*.md"), *REPO.glob("docs/*.md"), *REPO.glob("**/*.py")]:
+        if ".git" in path.parts or path == Path(__file__):
+            continue
+        text = path.read_text(errors="ignore")
+        for needle in ("PAPER.md", "DESIGN.md", "issue 1", "issue 2", "issue 3", "issue 4", "issue #"):
+            if needle in text:
+                offenders.append(f"{path.relative_to(REPO)}: {needle}")
+    assert not offenders, offenders
+
+
+if __name__ == "__main__":
+    sys.exit(pytest.main([__file__]))
