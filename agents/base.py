@@ -383,10 +383,20 @@ class BaseAgent:
         except (KeyError, TypeError, ValueError, RuntimeError) as e:
             if isinstance(e, CheckpointError):
                 raise
-            what = f"missing entry {e}" if isinstance(e, KeyError) else str(e).splitlines()[0][:300]
-            raise CheckpointError(f"{path} does not describe a consistent agent: {what}") from None
+            raise CheckpointError(f"{path} does not describe a consistent agent: {_explain(e)}") from None
         agent._guard.snapshot()
         return agent
+
+
+def _explain(error: Exception) -> str:
+    """One line saying what is inconsistent in a checkpoint, from the error that loading it raised."""
+    if isinstance(error, KeyError):
+        return f"it has no entry {error}"
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    detail = [line for line in lines if "size mismatch" in line or "Missing key" in line or "Unexpected key" in line]
+    if detail:
+        return "its tensors do not match its config: " + "; ".join(detail[:2])[:400]
+    return (lines[0] if lines else type(error).__name__)[:400]
 
 
 class FiniteGuard:
