@@ -80,34 +80,23 @@ class RGrVAE(LatentActionAgent):
         z, frame = fwd.z1, fwd.x1
         log_terms, rewards, entropies = [], [], []
         for t in range(c.action_steps):
-            if t > 0:
+            if t > 0:  # the next input frame is the decoded prediction; the target stays x2
                 with torch.no_grad(), self.autocast():
                     frame = torch.sigmoid(self.vae.decode(z.detach()).float())
             with self.autocast():
                 probs = self.policy(frame, x2)
             a = torch.multinomial(probs.detach(), 1, generator=self.generator).squeeze(1)
             z_all = self.rho.apply_all(z)  # (B, A, L)
-            with torch.no_grad():
-                before = (z - mu2).pow(2).sum(-1)
-                r_all = before[:, None] - (z_all - mu2[:, None]).pow(2).sum(-1)
-                r = r_all.gather(1, a[:, None]).squeeze(1)
-                if c.regret > 0:
-                    r = r - c.regret * (r_all.max(1).values - r)
-            p_a = probs.gather(1, a[:, None]).squeeze(1).clamp(1e-6, 1 - 1e-6)
-            log_terms.append(torch.where(r >= 0, torch.log(p_a), torch.log1p(-p_a)))
+            r_all = latent_rewards(z, mu2, z_all)
+            r = r_all.gather(1, a[:, None]).squeeze(1)
+            if c.regret > 0:
+                r = subtract_regret(r, r_all, c.regret)
+            log_terms.append(policy_log_terms(probs, a, r))
             rewards.append(r)
-            entropies.append(-(probs * probs.clamp_min(1e-12).log()).sum(-1).mean())
+            entropies.append(policy_entropy(probs))
             z = z_all[torch.arange(b, device=z.device), a]
-
-        if c.discounted:
-            returns, g = [], torch.zeros_like(rewards[0])
-            for r in reversed(rewards):
-                g = r + c.discount * g
-                returns.append(g)
-            rewards_used = list(reversed(returns))
-        else:
-            rewards_used = rewards
-        policy_loss = torch.stack([-(r.abs() * lt).mean() for r, lt in zip(rewards_used, log_terms)]).sum()
+        used = discounted_returns(rewards, c.discount) if c.discounted else rewards
+        policy_loss = reinforce_loss(used, log_terms)
         entropy = torch.stack(entropies).mean()
         pred = (z - mu2).pow(2).sum(-1).mean()
         loss = parts["loss"] + policy_loss - c.entropy_weight * entropy + c.gamma * pred + self.rho.penalty()
@@ -132,3 +121,49 @@ class RGrVAE(LatentActionAgent):
             x2 = obs_to_tensor(next_obs[i : i + batch_size], self.device)
             out.append(self.policy(x1, x2).argmax(-1).cpu())
         return torch.cat(out).numpy() if out else np.zeros(0, np.int64)
+
+
+# -- the REINFORCE estimator, as pure functions (docs/method.md, "RGrVAE") ---------------------------
+@torch.no_grad()
+def latent_rewards(z: torch.Tensor, mu2: torch.Tensor, z_all: torch.Tensor) -> torch.Tensor:
+    """r[b, a] = ||z_b - mu2_b||^2 - ||rho(a) z_b - mu2_b||^2 for every latent action, (B, A), without gradient.
+
+    How much closer latent action a brings z to the next frame's mean: positive when it helps.
+    """
+    before = (z - mu2).pow(2).sum(-1)
+    return before[:, None] - (z_all - mu2[:, None]).pow(2).sum(-1)
+
+
+@torch.no_grad()
+def subtract_regret(r: torch.Tensor, r_all: torch.Tensor, weight: float) -> torch.Tensor:
+    """r - weight * (best reward over all latent actions - r): penalises choosing a worse action than the best."""
+    return r - weight * (r_all.max(1).values - r)
+
+
+def policy_log_terms(probs: torch.Tensor, actions: torch.Tensor, rewards: torch.Tensor) -> torch.Tensor:
+    """log p(a) where r >= 0, log(1 - p(a)) where r < 0, with p(a) clamped to [1e-6, 1 - 1e-6], (B,).
+
+    The log(1 - p) form for negative rewards saturates once an action is unlikely, so large
+    negative rewards cannot drive the policy into a corner (docs/method.md).
+    """
+    p_a = probs.gather(1, actions[:, None]).squeeze(1).clamp(1e-6, 1 - 1e-6)
+    return torch.where(rewards >= 0, torch.log(p_a), torch.log1p(-p_a))
+
+
+def reinforce_loss(rewards: list[torch.Tensor], log_terms: list[torch.Tensor]) -> torch.Tensor:
+    """sum over policy steps of the batch mean of -|r| * log term: minimising it raises p(a) for r > 0, lowers it for r < 0."""
+    return torch.stack([-(r.abs() * lt).mean() for r, lt in zip(rewards, log_terms)]).sum()
+
+
+def discounted_returns(rewards: list[torch.Tensor], discount: float) -> list[torch.Tensor]:
+    """G_t = r_t + discount * G_{t+1}, per step of a multi-step policy."""
+    returns, g = [], torch.zeros_like(rewards[0])
+    for r in reversed(rewards):
+        g = r + discount * g
+        returns.append(g)
+    return list(reversed(returns))
+
+
+def policy_entropy(probs: torch.Tensor) -> torch.Tensor:
+    """Batch-mean entropy of the policy's distributions."""
+    return -(probs * probs.clamp_min(1e-12).log()).sum(-1).mean()

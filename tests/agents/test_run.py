@@ -64,9 +64,12 @@ def test_metrics_json_has_suite_and_acceptance(finished_run):
     record = json.loads((finished_run / "metrics.json").read_text())
     assert record["algo"] == "rgrvae" and record["num_steps"] == 6
     assert "independence" in record["metrics"]["independence"]
-    acc = record["acceptance"]
-    assert 0 <= acc["action_accuracy"] <= 1
-    assert acc["relative_equivariance_error"] >= 0
+    acc, suite = record["acceptance"], record["metrics"]
+    estimation = suite["action_estimation"]
+    assert acc["action_accuracy"] == estimation.get("held_out_accuracy", estimation["accuracy"])
+    assert acc["relative_equivariance_error"] == suite["equivariance"]["relative_error"]
+    assert acc["passed"]["equivariance"] == (acc["relative_equivariance_error"] <= 0.02)
+    assert acc["passed"]["action_accuracy"] == (acc["action_accuracy"] >= 0.95)
     assert [r["true_action"] for r in acc["angles"]] == ["left", "right", "up", "down"]
     assert all(abs(r["target"] - 2 * np.pi * 5 / 33) < 1e-9 for r in acc["angles"])
     assert set(acc["passed"]) == {"action_accuracy", "angles", "equivariance", "all"}

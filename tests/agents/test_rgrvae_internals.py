@@ -1,0 +1,154 @@
+"""RGrVAE's mechanics on hand-built inputs: reward, policy-gradient sign, detachment, returns, regret, acceptance."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from agent_helpers import tiny_agent
+
+from agents import BaseCallback
+from agents.policy import PairPolicy
+from agents.rgrvae import (
+    discounted_returns,
+    latent_rewards,
+    policy_entropy,
+    policy_log_terms,
+    reinforce_loss,
+    subtract_regret,
+)
+from agents.training.evaluation import acceptance
+from flatland_env.pairs import split_labels
+from flatland_env.worlds.flatland import flatland_spec
+from vae.groups import GroupRepresentation
+from vae.metrics.action_estimation import action_estimation
+
+
+def test_reward_is_the_drop_in_squared_distance_to_the_target():
+    """z = e1, mu2 = e2, a rotation by theta on plane 0: r = ||z - mu2||^2 - ||rho z - mu2||^2 = 2 sin(theta)."""
+    rho = GroupRepresentation(4, ("c+", "c-"))
+    thetas = torch.tensor([math.pi / 2, -math.pi / 6, 0.3, 1.0])
+    with torch.no_grad():
+        rho.angles.copy_(thetas)
+    z = torch.tensor([[1.0, 0.0, 0.0, 0.0]])
+    mu2 = torch.tensor([[0.0, 1.0, 0.0, 0.0]])
+    r = latent_rewards(z, mu2, rho.apply_all(z))
+    # plane-0 actions rotate z; plane-1 actions leave it where it is (reward 0)
+    expected = torch.tensor([[2 * math.sin(math.pi / 2), 2 * math.sin(-math.pi / 6), 0.0, 0.0]])
+    torch.testing.assert_close(r, expected)
+    assert not r.requires_grad
+
+
+@pytest.mark.parametrize("reward, direction", [(1.5, 1), (-1.5, -1)])
+def test_a_positive_reward_raises_p_a_and_a_negative_one_lowers_it(reward, direction):
+    torch.manual_seed(0)
+    policy = PairPolicy(1, 4, 64)
+    torch.nn.init.normal_(policy.head.weight, std=0.01)  # away from the exactly uniform start
+    x1, x2 = torch.rand(8, 1, 64, 64), torch.rand(8, 1, 64, 64)
+    a = torch.full((8,), 2)
+    before = policy(x1, x2)[:, 2].detach()
+    loss = reinforce_loss([torch.full((8,), reward)], [policy_log_terms(policy(x1, x2), a, torch.full((8,), reward))])
+    loss.backward()
+    with torch.no_grad():
+        for p in policy.parameters():
+            p -= 0.05 * p.grad
+    after = policy(x1, x2)[:, 2].detach()
+    assert torch.all(torch.sign(after - before) == direction), (before, after)
+
+
+def test_log_terms_use_log_p_for_positive_and_log_one_minus_p_for_negative_rewards():
+    probs = torch.tensor([[0.1, 0.9], [0.3, 0.7], [1.0, 0.0]])
+    a = torch.tensor([1, 0, 1])
+    r = torch.tensor([2.0, -1.0, -3.0])
+    terms = policy_log_terms(probs, a, r)
+    torch.testing.assert_close(terms, torch.tensor([math.log(0.9), math.log(0.7), math.log1p(-1e-6)]))
+    torch.testing.assert_close(reinforce_loss([r], [terms]), -(r.abs() * terms).mean())
+
+
+def test_the_policy_loss_sends_no_gradient_into_the_representation():
+    agent = tiny_agent()
+    batch, _ = split_labels(agent.source.next_batch(16))
+    fwd = agent._pair_forward(batch)
+    probs = agent.policy(fwd.x1, fwd.x2)
+    a = probs.argmax(1)
+    r = latent_rewards(fwd.z1, fwd.mu2, agent.rho.apply_all(fwd.z1)).gather(1, a[:, None]).squeeze(1)
+    loss = reinforce_loss([r], [policy_log_terms(probs, a, r)]) - 0.01 * policy_entropy(probs)
+    agent.optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    assert all(p.grad is None for p in agent.vae.parameters())
+    assert all(p.grad is None for p in agent.rho.parameters())
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in agent.policy.parameters())
+
+
+def test_discounted_returns_and_regret_match_hand_computed_values():
+    rewards = [torch.tensor([1.0]), torch.tensor([2.0]), torch.tensor([3.0])]
+    returns = discounted_returns(rewards, 0.5)
+    # G2 = 3, G1 = 2 + 0.5 * 3 = 3.5, G0 = 1 + 0.5 * 3.5 = 2.75
+    torch.testing.assert_close(torch.cat(returns), torch.tensor([2.75, 3.5, 3.0]))
+    r_all = torch.tensor([[1.0, 3.0, -2.0], [0.5, 0.1, 0.2]])
+    r = torch.tensor([1.0, 0.5])  # actions 0 and 0: the second is already the best
+    torch.testing.assert_close(subtract_regret(r, r_all, 0.5), torch.tensor([0.0, 0.5]))
+
+
+def test_entropy_of_uniform_and_deterministic_policies():
+    torch.testing.assert_close(policy_entropy(torch.full((3, 4), 0.25)), torch.tensor(math.log(4)))
+    torch.testing.assert_close(policy_entropy(torch.tensor([[1.0, 0.0, 0.0]])), torch.tensor(0.0))
+
+
+class _FakeAgent:
+    """An agent surface with FlatLand's spec and chosen latent angles, for the acceptance rule alone."""
+
+    spec = flatland_spec()
+
+    def __init__(self, angle_error: float) -> None:
+        target = 2 * math.pi * 5 / 33
+        self._angles = [target + angle_error, -target, target, -target]
+
+    def angle_table(self):
+        return [{"action": i, "angle": a} for i, a in enumerate(self._angles)]
+
+
+def _suite(accuracy: float, error: float) -> dict:
+    return {"action_estimation": {"held_out_accuracy": accuracy, "mapping": [1, 0, 3, 2]},
+            "equivariance": {"relative_error": error, "action_map": [1, 0, 3, 2]}}
+
+
+@pytest.mark.parametrize(
+    "accuracy, angle_error, equivariance, passed",
+    [
+        (0.95, 0.0, 0.02, {"action_accuracy": True, "angles": True, "equivariance": True, "all": True}),
+        (0.949, 0.0, 0.02, {"action_accuracy": False, "angles": True, "equivariance": True, "all": False}),
+        (0.95, 0.0299, 0.02, {"action_accuracy": True, "angles": True, "equivariance": True, "all": True}),
+        (0.95, 0.0301, 0.02, {"action_accuracy": True, "angles": False, "equivariance": True, "all": False}),
+        (0.95, 0.0, 0.0201, {"action_accuracy": True, "angles": True, "equivariance": False, "all": False}),
+    ],
+)
+def test_acceptance_passes_and_fails_exactly_at_its_thresholds(accuracy, angle_error, equivariance, passed):
+    result = acceptance(_FakeAgent(angle_error), _suite(accuracy, equivariance))
+    assert result["passed"] == passed
+    # the mapping pairs true action 0 (left) with latent action 1, whose angle is -target: error 0
+    assert result["angles"][1]["latent_action"] == 0 and result["angles"][1]["error"] == pytest.approx(angle_error)
+
+
+def test_a_callback_that_changes_the_weights_is_stopped():
+    class Meddle(BaseCallback):
+        def on_step(self, agent, stats, batch, truth) -> bool:
+            with torch.no_grad():
+                agent.rho.angles.add_(0.1)
+            return True
+
+    with pytest.raises(RuntimeError, match="callback changed the agent's weights"):
+        tiny_agent().learn(2, callback=Meddle(), progress_bar=False)
+
+
+def test_a_short_run_beats_chance_on_held_out_pairs():
+    """300 updates of a tiny RGrVAE (batch 32, 8-channel convs): the policy tells FlatLand's actions apart."""
+    agent = tiny_agent(batch_size=32, precision="fp32", seed=0)
+    before = action_estimation(agent.infer_actions, agent.world, np.random.default_rng(1), 400)
+    agent.learn(300, progress_bar=False)
+    after = action_estimation(agent.infer_actions, agent.world, np.random.default_rng(1), 400)
+    chance = 0.25
+    assert before["accuracy"] < chance + 0.1
+    assert after["accuracy"] > 0.6, after["accuracy"]
