@@ -17,7 +17,6 @@ resumes bit for bit. Everything here is numpy; nothing imports torch.
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -30,13 +29,9 @@ from flatland_env.registration import check_world_id, make_world
 from flatland_env.spec import GroupSpec
 from flatland_env.transitions import Transition, TransitionCollector, load_dataset
 from flatland_env.vector import _generator
-from flatland_env.wrappers import corrupt_pairs, resolve_backgrounds
+from flatland_env.wrappers import NOISE_KINDS, corrupt_pairs, noise_settings
 
-NOISE_KINDS = ("none", "uniform", "salt", "backgrounds")
 Noise = Literal["none", "uniform", "salt", "backgrounds"]
-
-#: the noise levels of the paper's robustness runs (docs/worlds.md)
-UNIFORM_HIGH, SALT_P = 0.1, 0.1
 
 #: most vector envs a collector source runs (each holds a state and, for FlatLand, a physics body)
 MAX_NUM_ENVS = 1024
@@ -124,14 +119,8 @@ class PairSource:
 
     def _setup_noise(self) -> None:
         """The keyword arguments of corrupt_pairs for the configured noise (backgrounds drawn once)."""
-        kind = self.config.noise
-        if kind == "uniform":
-            self._noise = {"uniform": UNIFORM_HIGH}
-        elif kind == "salt":
-            self._noise = {"salt": SALT_P}
-        elif kind == "backgrounds":
-            h, _, c = self.observation_space.shape
-            self._noise = {"backgrounds": resolve_backgrounds(self.config.background_dir or None, h, c, seed=self.seed)}
+        h, _, c = self.observation_space.shape
+        self._noise = noise_settings(self.config.noise, h, c, self.config.background_dir or None, seed=self.seed)
 
     @property
     def env_id(self) -> str | None:
@@ -255,8 +244,3 @@ def make_pair_source(config: PairSourceConfig, seed: int, noise_seed: int | None
         raise ValueError(f"config must be a PairSourceConfig, got {type(config).__name__}")
     noise_seed = seed if noise_seed is None else noise_seed
     return DatasetSource(config, seed, noise_seed) if config.dataset else CollectorSource(config, seed, noise_seed)
-
-
-def pairs_per_epoch(source: PairSource) -> float:
-    """Dataset size for a dataset source, inf for the endless collector."""
-    return float(len(source.pairs)) if isinstance(source, DatasetSource) else math.inf

@@ -113,6 +113,65 @@ def resolve_backgrounds(
     return bank
 
 
+# -- the paper's settings --------------------------------------------------------------------------
+NOISE_KINDS = ("none", "uniform", "salt", "backgrounds")
+#: the noise levels of the paper's robustness runs (docs/worlds.md)
+UNIFORM_HIGH, SALT_P = 0.1, 0.1
+
+
+def noise_settings(
+    kind: str, frame_size: int, channels: int, background_dir: str | PathLike | None = None, seed: int | None = 0
+) -> dict[str, Any]:
+    """Keyword arguments of :func:`corrupt_pairs` / :func:`corrupt_frames` for a named kind of noise."""
+    if kind not in NOISE_KINDS:
+        raise ValueError(f"noise must be one of {NOISE_KINDS}, got {kind!r}")
+    if kind == "uniform":
+        return {"uniform": UNIFORM_HIGH}
+    if kind == "salt":
+        return {"salt": SALT_P}
+    if kind == "backgrounds":
+        return {"backgrounds": resolve_backgrounds(background_dir or None, frame_size, channels, seed=seed)}
+    return {}
+
+
+def corrupt_frames(
+    frames: np.ndarray,
+    rng: np.random.Generator,
+    uniform: float = 0.0,
+    salt: float = 0.0,
+    backgrounds: np.ndarray | None = None,
+) -> np.ndarray:
+    """Noisy copy of a batch of frames (N, H, W, C): one random background per frame, then uniform, then salt."""
+    if backgrounds is not None:
+        frames = blend_backgrounds(frames, backgrounds[rng.integers(0, len(backgrounds), size=len(frames))])
+    if uniform:
+        frames = add_uniform_noise(frames, rng, uniform)
+    if salt:
+        frames = add_salt_noise(frames, rng, salt)
+    return frames
+
+
+class NoisyWorld:
+    """A world seen through visual noise: ``render_states`` returns corrupted observations.
+
+    For measuring a model on noisy frames with the metric suite: each rendered frame gets its
+    own noise (and, for backgrounds, its own random background) from the adapter's generator.
+    Everything else (the spec, the observation space) is the clean world's.
+    """
+
+    def __init__(self, world: Any, kind: str, seed: int = 0, background_dir: str | PathLike | None = None) -> None:
+        world = getattr(world, "unwrapped", world)
+        h, _, c = world.observation_space.shape
+        self.world, self.kind = world, kind
+        self.symmetry = world.symmetry
+        self.observation_space = world.observation_space
+        self._noise = noise_settings(kind, h, c, background_dir, seed)
+        self._rng = np.random.default_rng([seed, 0x6E6F69737921])
+
+    def render_states(self, factors: np.ndarray) -> np.ndarray:
+        return corrupt_frames(self.world.render_states(factors), self._rng, **self._noise)
+
+
 # -- pairs ----------------------------------------------------------------------------------------
 def corrupt_pairs(
     batch: Transition,
