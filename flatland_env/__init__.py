@@ -18,6 +18,7 @@ from flatland_env.registration import (
     symmetry_world_ids,
 )
 from flatland_env.spec import ActionEffect, GroupSpec, SymmetrySpec, spec_from_json
+from flatland_env.torus import TorusSpec
 from flatland_env.transitions import Transition, TransitionCollector, load_npz, save_npz
 from flatland_env.vector import SymmetryVectorEnv
 
@@ -30,6 +31,7 @@ __all__ = [
     "SymmetrySpec",
     "SymmetryVectorEnv",
     "SymmetryWorld",
+    "TorusSpec",
     "Transition",
     "TransitionCollector",
     "check_world_id",
