@@ -10,6 +10,7 @@ import pkgutil
 
 from flatland_env import worlds as _worlds
 from flatland_env.base import SymmetryWorld
+from flatland_env.finite_group import FiniteGroupSpec
 from flatland_env.registration import (
     check_world_id,
     make_vector_world,
@@ -27,6 +28,7 @@ for _module in pkgutil.iter_modules(_worlds.__path__):
 
 __all__ = [
     "ActionEffect",
+    "FiniteGroupSpec",
     "GroupSpec",
     "SymmetrySpec",
     "SymmetryVectorEnv",
