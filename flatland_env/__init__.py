@@ -10,6 +10,7 @@ import pkgutil
 
 from flatland_env import worlds as _worlds
 from flatland_env.base import SymmetryWorld
+from flatland_env.finite_group import FiniteGroupSpec
 from flatland_env.registration import (
     check_world_id,
     make_vector_world,
@@ -18,6 +19,7 @@ from flatland_env.registration import (
     symmetry_world_ids,
 )
 from flatland_env.spec import ActionEffect, GroupSpec, SymmetrySpec, spec_from_json
+from flatland_env.torus import TorusSpec
 from flatland_env.transitions import Transition, TransitionCollector, load_npz, save_npz
 from flatland_env.vector import SymmetryVectorEnv
 
@@ -26,10 +28,12 @@ for _module in pkgutil.iter_modules(_worlds.__path__):
 
 __all__ = [
     "ActionEffect",
+    "FiniteGroupSpec",
     "GroupSpec",
     "SymmetrySpec",
     "SymmetryVectorEnv",
     "SymmetryWorld",
+    "TorusSpec",
     "Transition",
     "TransitionCollector",
     "check_world_id",

@@ -89,6 +89,10 @@ class SymmetryWorld(gym.Env):
         """(name, env action) pairs a person can play (scripts/play.py); one per discrete action by default."""
         return list(zip(self.symmetry.action_names, range(self.symmetry.num_actions)))
 
+    def action_name(self, action: Any) -> str:
+        """A readable name of a checked action, for ``info["action_name"]``; continuous worlds override this."""
+        return self.symmetry.action_names[action]
+
     def _transition(self, factors: np.ndarray, action: Any) -> np.ndarray:
         """Next state after ``action``; worlds with a motion model override this."""
         return self.symmetry.apply(factors, action)
@@ -131,7 +135,7 @@ class SymmetryWorld(gym.Env):
         self._factors = self._transition(self._factors, a)
         if self.render_mode == "human":
             self.render()
-        info = {"factors": self._factors.copy(), "action_name": self.symmetry.actions[a].name}
+        info = {"factors": self._factors.copy(), "action_name": self.action_name(a)}
         return self._observe(), 0.0, False, False, info
 
     def render(self):

@@ -1,21 +1,25 @@
 """Play any registered world by hand: one env step per key press, ground truth on screen.
 
-The key map is built from the spec's action names: arrow keys where the names are
-left/right/up/down, number keys 1..9 (then letters) otherwise. R resets, Esc quits.
-A scripted key sequence (``keys``) drives the same event loop headless, for tests.
+The playable moves are the world's ``hand_actions()``: (name, env action) pairs, one per
+discrete action by default, chosen moves for worlds with continuous actions (a Box). The
+key map is built from their names: arrow keys for the names left/right/up/down, number keys
+1..9 (then letters) for the others, in order. R resets, Esc quits. A scripted key sequence
+(``keys``) drives the same event loop headless, for tests.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import textwrap
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Sequence
 
 import gymnasium as gym
 import numpy as np
 
-from flatland_env.spec import SymmetrySpec
+from flatland_env.spec import GroupSpec
 
 ARROWS = {"left": "left", "right": "right", "up": "up", "down": "down"}
 FALLBACK_KEYS = "123456789abcdfghijklmnopqstuvwxyz"  # no r (reset)
@@ -28,19 +32,21 @@ class PlayResult:
 
     steps: int  # env steps taken in total
     resets: int  # resets by R (and after truncation)
-    factors: tuple[int, ...]  # ground truth at the end
+    factors: tuple[int | float, ...]  # ground truth at the end
     last_action: str | None
     frames: int  # frames drawn
 
 
-def key_names(spec: SymmetrySpec) -> list[str]:
-    """One pygame key name per action: arrows for left/right/up/down, else 1..9 then letters."""
-    names = list(spec.action_names)
-    if set(names) <= set(ARROWS):
-        return [ARROWS[n] for n in names]
-    if len(names) > len(FALLBACK_KEYS):
-        raise ValueError(f"at most {len(FALLBACK_KEYS)} actions can be played by hand, the spec has {len(names)}")
-    return list(FALLBACK_KEYS[: len(names)])
+def key_names(action_names: Sequence[str]) -> list[str]:
+    """One pygame key name per hand action: arrows for left/right/up/down, the others 1..9 then letters."""
+    names = list(action_names)
+    if len(set(names)) != len(names):
+        raise ValueError(f"hand actions need distinct names to get distinct keys, got {names}")
+    others = [n for n in names if n not in ARROWS]
+    if len(others) > len(FALLBACK_KEYS):
+        raise ValueError(f"at most {len(FALLBACK_KEYS)} non-arrow actions can be played by hand, got {len(others)}")
+    fallback = iter(FALLBACK_KEYS)
+    return [ARROWS[n] if n in ARROWS else next(fallback) for n in names]
 
 
 def parse_keys(keys: str) -> list[str]:
@@ -65,15 +71,16 @@ def play(
     if max_frames is not None and max_frames < 1:
         raise ValueError(f"max_frames must be None or >= 1, got {max_frames!r}")
     env = gym.make(env_id, render_mode="rgb_array")
-    spec: SymmetrySpec = env.unwrapped.symmetry
+    spec: GroupSpec = env.unwrapped.symmetry
+    moves: list[tuple[str, Any]] = env.unwrapped.hand_actions()
     pygame.init()
     try:
-        action_keys = key_names(spec)
-        key_to_action = {pygame.key.key_code(k): a for a, k in enumerate(action_keys)}
+        action_keys = key_names([name for name, _ in moves])
+        key_to_action = {pygame.key.key_code(k): i for i, k in enumerate(action_keys)}
         script = None if keys is None else [_key_code(pygame, k) for k in parse_keys(keys)]
         _, info = env.reset(seed=seed)
         side = env.render().shape[0] * scale
-        rows = len(spec.actions) + spec.num_factors + 8
+        rows = len(moves) + spec.num_factors + 12
         screen = pygame.display.set_mode((side + PANEL_WIDTH, max(side, LINE * rows)))
         pygame.display.set_caption(f"{env_id} - play by hand")
         font = pygame.font.Font(None, FONT_SIZE)
@@ -94,14 +101,14 @@ def play(
                     _, info = env.reset()
                     episode_steps, last, resets = 0, None, resets + 1
                 elif event.type == pygame.KEYDOWN and event.key in key_to_action:
-                    a = key_to_action[event.key]
-                    _, _, terminated, truncated, info = env.step(a)
-                    steps, episode_steps, last = steps + 1, episode_steps + 1, spec.action_names[a]
+                    name, action = moves[key_to_action[event.key]]
+                    _, _, terminated, truncated, info = env.step(action)
+                    steps, episode_steps, last = steps + 1, episode_steps + 1, name
                     if terminated or truncated:
                         _, info = env.reset()
                         episode_steps, resets = 0, resets + 1
-            _draw(pygame, screen, font, env.render(), scale, env_id, spec, action_keys, info["factors"],
-                  last, episode_steps)
+            _draw(pygame, screen, font, env.render(), scale, env_id, spec, action_keys, [n for n, _ in moves],
+                  info["factors"], last, episode_steps)
             pygame.display.flip()
             frames += 1
             if max_frames is not None and frames >= max_frames:
@@ -110,7 +117,7 @@ def play(
                 clock.tick(fps)
         if screenshot is not None:
             pygame.image.save(screen, str(screenshot))
-        return PlayResult(steps, resets, tuple(int(f) for f in info["factors"]), last, frames)
+        return PlayResult(steps, resets, tuple(np.asarray(info["factors"]).tolist()), last, frames)
     finally:
         env.close()
         pygame.quit()
@@ -124,9 +131,15 @@ def _key_code(pygame, name: str) -> int:
                          f"'left', '1', 'r', 'escape'") from None
 
 
-def _draw(pygame, screen, font, frame: np.ndarray, scale: int, env_id: str, spec: SymmetrySpec,
-          action_keys: list[str], factors: np.ndarray, last: str | None, step: int) -> None:
-    """The world scaled up on the left; title, state and key map in a panel on the right."""
+def format_factor(value: Any) -> str:
+    """A ground-truth value for the panel: integers as they are, reals to 3 decimals."""
+    v = np.asarray(value)
+    return str(int(v)) if v.dtype.kind in "iub" else f"{float(v):.3f}"
+
+
+def _draw(pygame, screen, font, frame: np.ndarray, scale: int, env_id: str, spec: GroupSpec,
+          action_keys: list[str], move_names: list[str], factors: np.ndarray, last: str | None, step: int) -> None:
+    """The world scaled up on the left; title, group, state and key map in a panel on the right."""
     screen.fill((32, 32, 40))
     surf = pygame.surfarray.make_surface(np.ascontiguousarray(frame.transpose(1, 0, 2)))
     side = frame.shape[0] * scale
@@ -136,10 +149,12 @@ def _draw(pygame, screen, font, frame: np.ndarray, scale: int, env_id: str, spec
         (env_id, "", gold),
         ("step", str(step), white),
         ("last action", last or "-", white),
+        ("group", "", gold),
+        *[(f"  {line}", "", white) for line in textwrap.wrap(spec.group_name, 28)],
         ("factors", "", gold),
-        *[(f"  {n}", str(int(v)), blue) for n, v in zip(spec.factor_names, factors)],
+        *[(f"  {n}", format_factor(v), blue) for n, v in zip(spec.factor_names, factors)],
         ("keys", "", gold),
-        *[(f"  {k}", name, white) for k, name in zip(action_keys, spec.action_names)],
+        *[(f"  {k}", name, white) for k, name in zip(action_keys, move_names)],
         ("  r", "reset", white),
         ("  esc", "quit", white),
     ]

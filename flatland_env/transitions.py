@@ -111,6 +111,7 @@ class TransitionCollector:
             raise ValueError(
                 f"policy must be None (uniform random) or a callable (obs, factors) -> actions, got {policy!r}"
             )
+        env_id = env if isinstance(env, str) else None
         if isinstance(env, str):
             if vectorization_mode is None:
                 env = make_vector_world(env, num_envs, **env_kwargs)
@@ -126,12 +127,14 @@ class TransitionCollector:
         if limit is not None and k > limit:
             env.close()
             raise ValueError(f"k={k} exceeds max_episode_steps={limit}: no pair fits in an episode")
+        world_name = repr(env_id) if env_id is not None else "this world"
         self.env = env
         self.spec: GroupSpec = _symmetry_of(env)
         if not self.spec.is_discrete:
             env.close()
             raise ValueError(
-                f"the collector cuts pairs of discrete actions; this world's group is {self.spec.group_name}"
+                f"the collector cuts pairs of discrete actions, but the group of {world_name} is continuous "
+                f"({self.spec.group_name}); collect pairs from a world with a finite group"
             )
         # a rollout chunk must hold at least one k-window
         self.k, self.policy, self.shuffle, self.chunk_steps = int(k), policy, shuffle, max(int(chunk_steps), int(k))

@@ -1,6 +1,8 @@
 """Play a symmetry world by hand: ``python scripts/play.py --env FlatLand-v0``.
 
-Arrow keys (FlatLand) or 1..8 (Sprites) step the world once per press; R resets, Esc quits.
+Each key press plays one of the world's hand actions: arrow keys (FlatLand; 1 px moves in
+FlatLandContinuous, whose keys 1..4 move 1/4 px) or number keys (Sprites: 1..8,
+RotatingCube: 1..6 for x+ x- y+ y- z+ z-); R resets, Esc quits.
 ``--keys "right right up escape" --headless`` runs a scripted session without a display.
 """
 

@@ -1,5 +1,6 @@
 """Hand play runs headless from a scripted key sequence and exits cleanly."""
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -11,12 +12,16 @@ from flatland_env.play import key_names, parse_keys, play
 from flatland_env.worlds.flatland import flatland_spec
 from flatland_env.worlds.sprites import sprites_spec
 
+#: the repository this test file belongs to; the script runs on its packages (PYTHONPATH), not an installed copy
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_key_maps_from_action_names():
-    assert key_names(flatland_spec()) == ["left", "right", "up", "down"]
-    assert key_names(sprites_spec()) == list("12345678")
+    assert key_names(flatland_spec().action_names) == ["left", "right", "up", "down"]
+    assert key_names(sprites_spec().action_names) == list("12345678")
+    assert key_names(["up", "jump", "left", "duck"]) == ["up", "1", "left", "2"]  # arrows where they fit
+    with pytest.raises(ValueError, match="distinct names"):
+        key_names(["up", "up"])
     assert parse_keys(" right, right  up ") == ["right", "right", "up"]
 
 
@@ -41,7 +46,7 @@ def test_cli_runs_headless():
     out = subprocess.run(
         [sys.executable, str(ROOT / "scripts" / "play.py"), "--headless", "--env", "Sprites-v0", "--keys", "1 2 8",
          "--seed", "0"],
-        capture_output=True, text=True, timeout=60, cwd=ROOT,
+        capture_output=True, text=True, timeout=60, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
     assert out.returncode == 0, out.stderr
     assert "steps=3" in out.stdout

@@ -8,6 +8,8 @@ import flatland_env
 from flatland_env.transitions import Transition, TransitionCollector, load_npz, save_npz
 
 FIELDS = ("obs", "actions", "next_obs", "factors", "next_factors")
+#: the collector cuts pairs of discrete actions; worlds of a continuous group are refused (their own tests)
+DISCRETE_IDS = [i for i in flatland_env.symmetry_world_ids() if gym.make(i).unwrapped.symmetry.is_discrete]
 
 
 def _equal(a: Transition, b: Transition) -> bool:
@@ -25,7 +27,7 @@ def _check_pairs(batch: Transition, collector: TransitionCollector) -> None:
     assert np.array_equal(render(batch.next_factors), batch.next_obs)
 
 
-@pytest.mark.parametrize("env_id", flatland_env.symmetry_world_ids())
+@pytest.mark.parametrize("env_id", DISCRETE_IDS)
 @pytest.mark.parametrize("mode", [None, "sync"])
 @pytest.mark.parametrize("k", [1, 3])
 def test_k_step_pairs_equal_k_single_steps_and_never_cross_a_reset(env_id, mode, k):

@@ -41,7 +41,8 @@ def resolve_world(world: Any) -> World:
         )
     if not getattr(inner.symmetry, "is_discrete", True):
         raise ValueError(
-            f"the metrics sample discrete states and actions; this world's group is {inner.symmetry.group_name}"
+            f"the metrics sample discrete states and actions, but this world's group is continuous "
+            f"({inner.symmetry.group_name}); evaluate on a world with a finite group"
         )
     return inner
 

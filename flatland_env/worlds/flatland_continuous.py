@@ -1,0 +1,163 @@
+"""FlatLandContinuous: FlatLand's disc on the same torus, at any real position, moved by any displacement.
+
+Description:
+    The disc of FlatLand (radius 15 px, white on a black 64x64 frame) on the same torus:
+    positions x, y in [0, 33) px, disc centre 16 + x (and 16 + y) px, wrapping at 33
+    exactly like FlatLand's lattice (the disc jumps back 33 px at the edge). Here the state
+    is real (float64) and an action is a displacement vector of any size, so the group is
+    the continuous torus SO(2) x SO(2) (``TorusSpec``), not C_33 x C_33. FlatLand's
+    lattice states are the integer points of this world, its actions the displacements
+    (+-10/33, 0) and (0, +-10/33).
+
+    Frames are anti-aliased: each pixel's grey level is the disc's coverage of that pixel,
+    ``clip(radius + 0.5 - distance, 0, 1)`` (distance from the pixel centre to the disc
+    centre), so at a lattice point the frame is FlatLand's disc with a grey rim. Sub-pixel
+    moves are visible (a 0.25 px move changes rim pixels by up to ~64 grey levels) and a
+    frame changes continuously with the state, by at most 255 grey levels per pixel per px
+    of motion, except across the wrap seam.
+
+Action Space:
+    ``Box(-1, 1, (2,), float32)``: (dx, dy) in units of half a turn of the torus (16.5 px),
+    so the box holds every group element and Gymnasium's and Stable-Baselines3's checkers
+    accept it. FlatLand's step of 5 px is 10/33 = 0.303; 1 px is 2/33. An action outside
+    the box, NaN, or of another shape is refused with a ValueError.
+
+Observation Space:
+    ``Box(0, 255, (64, 64, 1), uint8)``, or ``(64, 64, 3)`` with ``obs_mode="rgb"``.
+
+Rewards:
+    Always 0: this is a world to learn representations in, not a task.
+
+Starting State:
+    A uniformly random point of the torus, drawn from the ``reset(seed=...)`` generator,
+    or the one given by ``reset(options={"factors": [x, y]})`` (floats in [0, 33)).
+
+Episode End:
+    Never terminates; truncated after ``max_episode_steps`` (default 1000) by the
+    registration's TimeLimit.
+
+Ground truth:
+    ``info["factors"] = [x, y]`` float64 px; ``env.unwrapped.symmetry`` is the
+    ``TorusSpec``. The transition collector, the metrics and the agents of this toolkit
+    work on finite groups and refuse this world with a ValueError naming its group; it is
+    here for continuous control and for models of continuous symmetries.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from gymnasium import spaces
+
+from flatland_env.base import SymmetryWorld, check_frame_size
+from flatland_env.registration import register_world
+from flatland_env.torus import TorusSpec
+from flatland_env.worlds.flatland import lattice_origin
+
+#: states drawn per numpy pass (each holds a few float64 frames)
+DRAW_CHUNK = 256
+
+
+def flatland_continuous_spec(grid_size: int = 33) -> TorusSpec:
+    """The SO(2) x SO(2) spec of a torus of ``grid_size`` px per turn, actions (dx, dy) in half turns."""
+    return TorusSpec(factor_names=("x", "y"), factor_sizes=(float(grid_size), float(grid_size)),
+                     action_names=("dx", "dy"))
+
+
+def render_discs(centres: np.ndarray, radius: float, frame_size: int) -> np.ndarray:
+    """Anti-aliased discs at real pixel centres (N, 2) -> (N, H, W, 1) uint8, in numpy chunks.
+
+    Pixel (row i, column j) covers [j, j + 1) x [i, i + 1), so its centre is (j + 0.5, i + 0.5):
+    FlatLand's convention, where the disc of radius 15 centred at 16 px covers pixels 1..30.
+    Its grey level is the disc's approximate coverage ``clip(radius + 0.5 - distance, 0, 1)``.
+    """
+    centres = np.asarray(centres, dtype=np.float64).reshape(-1, 2)
+    grid = np.arange(frame_size, dtype=np.float64) + 0.5
+    out = np.empty((len(centres), frame_size, frame_size, 1), np.uint8)
+    for lo in range(0, len(centres), DRAW_CHUNK):
+        c = centres[lo : lo + DRAW_CHUNK]
+        dx = grid[None, None, :] - c[:, 0, None, None]
+        dy = grid[None, :, None] - c[:, 1, None, None]
+        coverage = np.clip(radius + 0.5 - np.sqrt(dx * dx + dy * dy), 0.0, 1.0)
+        out[lo : lo + DRAW_CHUNK, ..., 0] = np.rint(coverage * 255.0)
+    return out
+
+
+class FlatLandContinuousEnv(SymmetryWorld):
+    """FlatLand with real positions and displacement actions; see the module docstring."""
+
+    #: hand-play moves in px: arrows move 1 px, digits 1..4 a quarter pixel
+    HAND_STEPS = ((1.0, ("left", "right", "up", "down")), (0.25, ("left 1/4", "right 1/4", "up 1/4", "down 1/4")))
+
+    def __init__(
+        self,
+        grid_size: int = 33,
+        radius: int = 15,
+        frame_size: int = 64,
+        obs_mode: str = "grey",
+        render_mode: str | None = None,
+    ) -> None:
+        validate_continuous_params(grid_size, radius, frame_size)
+        self.grid_size, self.radius = int(grid_size), int(radius)
+        self.symmetry = flatland_continuous_spec(self.grid_size)
+        self.origin = float(lattice_origin(self.grid_size, frame_size))
+        super().__init__(frame_size, obs_mode, render_mode)
+
+    def draw_states(self, factors: np.ndarray) -> np.ndarray:
+        flat = factors.reshape(-1, 2)
+        frames = render_discs(self.origin + flat, self.radius, self.frame_size)
+        return frames.reshape(*factors.shape[:-1], *frames.shape[1:])
+
+    def _make_action_space(self) -> spaces.Box:
+        return spaces.Box(-1.0, 1.0, (2,), np.float32)
+
+    def _check_action(self, action: Any) -> np.ndarray:
+        """A finite (dx, dy) in [-1, 1] half turns as float64, else a ValueError saying what is allowed."""
+        allowed = "a (dx, dy) displacement: 2 finite numbers in [-1, 1], in half turns of the torus (16.5 px)"
+        arr = np.asarray(action) if isinstance(action, (np.ndarray, list, tuple)) else None
+        if arr is None or arr.shape != (2,) or arr.dtype.kind not in "iuf":
+            raise ValueError(f"action must be {allowed}; got {action!r} of type {type(action).__name__}")
+        arr = arr.astype(np.float64)
+        if not np.all(np.isfinite(arr)):
+            raise ValueError(f"action must be {allowed}; got non-finite {arr.tolist()}")
+        if np.any(np.abs(arr) > 1.0):
+            raise ValueError(f"action must be {allowed} (that box already holds every move); got {arr.tolist()}")
+        return arr
+
+    def action_name(self, action: np.ndarray) -> str:
+        dx, dy = action * self.symmetry.action_scale
+        return f"move ({dx:+.3f}, {dy:+.3f}) px"
+
+    def hand_actions(self) -> list[tuple[str, Any]]:
+        """Arrows move 1 px, keys 1..4 move 1/4 px (left, right, up, down): sub-pixel motion by hand."""
+        scale = self.symmetry.action_scale
+        out = []
+        for px, names in self.HAND_STEPS:
+            for name, (dx, dy) in zip(names, ((-px, 0.0), (px, 0.0), (0.0, -px), (0.0, px))):
+                out.append((name, np.array([dx / scale[0], dy / scale[1]], np.float32)))
+        return out
+
+
+def validate_continuous_params(grid_size: int, radius: int, frame_size: int) -> None:
+    """Raise ValueError naming the allowed range of any bad FlatLandContinuous parameter."""
+    for name, v in (("grid_size", grid_size), ("radius", radius), ("frame_size", frame_size)):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+            raise ValueError(f"{name} must be an integer, got {v!r}")
+    if grid_size < 2:
+        raise ValueError(f"grid_size must be >= 2, got {grid_size}")
+    if radius < 1:
+        raise ValueError(f"radius must be >= 1, got {radius}")
+    check_frame_size(frame_size)
+    if frame_size < grid_size:
+        raise ValueError(f"frame_size must be >= grid_size={grid_size}, got {frame_size}")
+    lo = lattice_origin(grid_size, frame_size)
+    max_radius = min(lo, frame_size - (lo + grid_size - 1))
+    if radius > max_radius:
+        raise ValueError(
+            f"radius {radius} is too large: with frame_size={frame_size} and grid_size={grid_size} the disc "
+            f"centres span [{lo}, {lo + grid_size}) px, so the disc stays visible only for radius <= {max_radius}"
+        )
+
+
+register_world("FlatLandContinuous-v0", FlatLandContinuousEnv)
