@@ -68,8 +68,7 @@ def test_encoder_only_model_skips_what_does_not_apply(flatland, perfect):
     class EncodeOnly:
         encode = staticmethod(perfect)
 
-    only = ["equivariance", "action_estimation", "d_lsbd"]
-    r = evaluate(EncodeOnly(), "FlatLand-v0", num_samples=40, progress=False, metrics=only)
+    r = evaluate(EncodeOnly(), "FlatLand-v0", num_samples=40, progress=False, metrics=["equivariance", "action_estimation", "d_lsbd"])
     assert "skipped" in r["equivariance"] and "skipped" in r["action_estimation"]
     assert r["d_lsbd"]["d_lsbd"] < 1e-9 and r["env"] == "FlatLand-v0"
 
