@@ -57,11 +57,11 @@ def test_perfect_model_runs_every_metric_and_writes_json(tmp_path, flatland, per
     assert set(names) <= set(r) and not any("skipped" in r[m] for m in names)
     assert r["group"]["group"] == "C_33 x C_33"
     assert json.loads(out.read_text()) == r
-    assert r["independence"]["independence"] > 0.999
+    assert r["independence"]["independence"] > 0.999 and r["independence"]["fit_ok"] is True
     assert r["d_lsbd"]["d_lsbd"] < 1e-9
     assert r["equivariance"]["relative_error"] < 1e-12
     assert r["equivariance"]["action_map_source"].startswith("Hungarian")
-    assert r["action_estimation"]["accuracy"] == 1.0
+    assert r["action_estimation"]["accuracy"] == 1.0 and r["action_estimation"]["chance"] == 0.25
     assert all(a["image_mse"] == 0.0 for a in r["independence"]["actions"])
     assert r["beta_vae"]["eval_accuracy"] == 1.0
 
@@ -119,7 +119,9 @@ def test_results_depend_on_seed_only(flatland, perfect):
 
 def test_real_conv_encoder_smoke(flatland):
     r = evaluate(VAEAdapter(), flatland, num_samples=40, progress=False, metrics=["independence", "d_lsbd", "mig"])
-    assert 0.0 <= r["independence"]["independence"] <= 1.0
+    # An untrained encoder is not linear in the actions: the suite says so instead of trusting its score.
+    ind = r["independence"]
+    assert ind["fit_ok"] is False and ind["max_unexplained_fraction"] > ind["unexplained_threshold"]
     assert all(a["image_mse"] is not None for a in r["independence"]["actions"])
     assert r["d_lsbd"]["d_lsbd"] > 0.1
 

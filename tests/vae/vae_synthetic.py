@@ -46,3 +46,31 @@ def perfect_rho(signs=(-1, 1, -1, 1)):
         c, si = math.cos(s * angle), math.sin(s * angle)
         mats[a, p : p + 2, p : p + 2] = [[c, -si], [si, c]]
     return mats
+
+
+def transformed(embed, matrix):
+    """The code embed(f) @ matrix.T: any linear map of latent space (rotation, scaling, shear)."""
+    m = np.asarray(matrix, dtype=float)
+    return lambda f: embed(f) @ m.T
+
+
+def axis_embedding(sizes):
+    """factors (N, K) -> f / n: one latent per factor, a line rather than a circle."""
+    return lambda f: f / np.asarray(sizes, dtype=float)
+
+
+def replaced_plane(embed, plane, values):
+    """Overwrite latent plane ``plane`` (dims 2p, 2p+1) by values(f) (N, 2): drop, shrink or blur a factor."""
+
+    def out(f):
+        z = embed(f)
+        z[:, 2 * plane : 2 * plane + 2] = values(f)
+        return z
+
+    return out
+
+
+def state_noise(sizes, scale, seed=0, dims=2):
+    """values(f) (N, dims): fixed Gaussian noise per state (a deterministic encoder that carries no signal)."""
+    table = scale * np.random.default_rng(seed).normal(size=(*sizes, dims))
+    return lambda f: table[tuple(f.T)]

@@ -5,6 +5,9 @@ Each training point: pick a ground-truth factor k uniformly, draw ``batch_size``
 random states that share factor k, and take the mean over the batch of |z1 - z2|. A
 linear classifier (``sklearn.linear_model.LogisticRegression``) predicts k from that
 vector; the score is its accuracy on fresh points. Chance is 1 / number of factors.
+A code with one latent per factor scores exactly 1 (the fixed factor's latent differs by
+exactly 0). With two factors the score cannot see a factor the code misses: a code of x
+alone also scores 1, its all-zero feature vector identifying the batches with x fixed.
 """
 
 from __future__ import annotations

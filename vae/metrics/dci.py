@@ -8,12 +8,26 @@ feature importances form column j of the importance matrix R (L x K).
   importance of latent i.
 - Completeness: per factor j, 1 - H_L(R_.j / sum R_.j), weighted by the factor's share.
 - Informativeness: the classifiers' mean accuracy on held-out states.
-disentanglement_lib uses ``GradientBoostingClassifier`` (``estimator="gradient_boosting"``);
-the default here is a ``RandomForestClassifier``, much faster on factors with 30+ classes,
-whose impurity importances play the same role. It considers every latent at every split
-(``max_features=None``): with random feature subsets, splits forced onto uninformative
-latents would give them spurious importance. A factor embedded on a circle (two latents)
-has completeness about 1 - log(2)/log(L) by construction.
+disentanglement_lib uses ``GradientBoostingClassifier`` (``estimator="gradient_boosting"``,
+sklearn's defaults as there); the default here is a ``RandomForestClassifier``, whose
+impurity importances play the same role, because gradient boosting fits one regression
+tree per class per stage (3,300 trees per FlatLand position factor) and is 20-40x slower.
+Measured at the suite's sizes (2,000 train / 1,000 test; circle codes, exact or with 0.05
+per-state noise; ``experiments/dci_estimators.py``; the forest on its 2 jobs, boosting on
+one core), seconds and D / C / I, forest vs boosting:
+
+- FlatLand, exact (L = 4): 0.3 s vs 6.8 s; 1.000 / 0.516 / 1.000 vs 1.000 / 0.560 / 1.000
+- FlatLand, noise 0.05: 0.5 s vs 15.9 s; 0.882 / 0.443 / 0.919 vs 0.894 / 0.447 / 0.909
+- Sprites-v0, 5 factors, exact (L = 10): 0.8 s vs 17.9 s; 1.000 / 0.711 / 1.000 vs 1.000 / 0.715 / 1.000
+- Sprites-v0, 5 factors, noise 0.05: 1.6 s vs 59.1 s; 0.908 / 0.645 / 0.939 vs 0.912 / 0.652 / 0.930
+
+So the forest reads up to ~0.04 lower on completeness (it spreads importance a little
+more evenly over the two latents of a circle) and within 0.015 on disentanglement and
+informativeness; compare numbers across papers with ``estimator="gradient_boosting"``.
+The forest considers every latent at every split (``max_features=None``): with random
+feature subsets, splits forced onto uninformative latents would give them spurious
+importance. A factor embedded on a circle (two latents) has completeness about
+1 - log(2)/log(L) by construction.
 """
 
 from __future__ import annotations
@@ -38,6 +52,18 @@ def _weighted_one_minus_entropy(r: np.ndarray) -> float:
     total = r.sum()
     weights = r.sum(axis=1) / total if total > 0 else np.full(r.shape[0], 1.0 / r.shape[0])
     return float(np.sum(per_row * weights))
+
+
+def dci_from_importance(importance: np.ndarray) -> dict:
+    """Disentanglement and completeness of an importance matrix R (L latents x K factors), R >= 0.
+
+    Disentanglement = sum_i (R_i. / sum R) (1 - H_K(R_i. / R_i.sum())); completeness the same
+    over factors with base L (disentanglement_lib's formulas, including its 1e-11 smoothing).
+    """
+    r = np.asarray(importance, dtype=np.float64)
+    if r.ndim != 2 or r.size == 0 or not np.all(np.isfinite(r)) or np.any(r < 0):
+        raise ValueError(f"importance must be a finite non-negative matrix (L, K), got shape {r.shape}")
+    return {"disentanglement": _weighted_one_minus_entropy(r), "completeness": _weighted_one_minus_entropy(r.T)}
 
 
 def dci_from_samples(
@@ -66,8 +92,7 @@ def dci_from_samples(
         train_acc.append(clf.score(z_train, y_train[:, j]))
         test_acc.append(clf.score(z_test, y_test[:, j]))
     return {
-        "disentanglement": _weighted_one_minus_entropy(importance),
-        "completeness": _weighted_one_minus_entropy(importance.T),
+        **dci_from_importance(importance),
         "informativeness_train": float(np.mean(train_acc)),
         "informativeness_test": float(np.mean(test_acc)),
         "importance_matrix": importance,

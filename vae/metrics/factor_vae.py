@@ -50,7 +50,8 @@ def factor_vae_score(
     """Train / eval accuracy of the majority-vote classifier, and the number of active dimensions."""
     world, rng, n_tr, n_ev, batch_size = check_batch_inputs(encode_fn, world, rng, num_train, num_eval, batch_size, 2)
     spec = world.symmetry
-    z_all = encode_states(encode_fn, world, spec.sample_factors(rng, check_int("num_variance_estimate", num_variance_estimate, 2)))
+    num_variance_estimate = check_int("num_variance_estimate", num_variance_estimate, 2)
+    z_all = encode_states(encode_fn, world, spec.sample_factors(rng, num_variance_estimate))
     std = z_all.std(axis=0, ddof=1)
     active = std >= PRUNE_STD
     if not active.any():

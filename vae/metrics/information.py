@@ -22,7 +22,10 @@ def histogram_discretize(z: np.ndarray, num_bins: int = 20) -> np.ndarray:
 def mutual_info_matrix(codes: np.ndarray, factors: np.ndarray) -> np.ndarray:
     """I(code_i; factor_j) for discrete codes (N, L) and factors (N, K) -> (L, K)."""
     return np.array(
-        [[mutual_info_score(factors[:, j], codes[:, i]) for j in range(factors.shape[1])] for i in range(codes.shape[1])]
+        [
+            [mutual_info_score(factors[:, j], codes[:, i]) for j in range(factors.shape[1])]
+            for i in range(codes.shape[1])
+        ]
     )
 
 
