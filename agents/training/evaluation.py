@@ -39,7 +39,7 @@ def acceptance(agent: Any, suite: dict) -> dict:
     held-out one when the suite reports it.
     """
     est, eqv = suite.get("action_estimation", {}), suite.get("equivariance", {})
-    accuracy = est.get("held_out_accuracy", est.get("accuracy"))
+    accuracy = est.get("accuracy")
     rel_err = eqv.get("relative_error")
     mapping = eqv.get("action_map") or est.get("mapping") or []
     table = agent.angle_table()

@@ -111,7 +111,7 @@ class _FakeAgent:
 
 
 def _suite(accuracy: float, error: float) -> dict:
-    return {"action_estimation": {"held_out_accuracy": accuracy, "mapping": [1, 0, 3, 2]},
+    return {"action_estimation": {"accuracy": accuracy, "mapping": [1, 0, 3, 2]},
             "equivariance": {"relative_error": error, "action_map": [1, 0, 3, 2]}}
 
 
@@ -149,6 +149,5 @@ def test_a_short_run_beats_chance_on_held_out_pairs():
     before = action_estimation(agent.infer_actions, agent.world, np.random.default_rng(1), 400)
     agent.learn(300, progress_bar=False)
     after = action_estimation(agent.infer_actions, agent.world, np.random.default_rng(1), 400)
-    chance = 0.25
-    assert before["accuracy"] < chance + 0.1
+    assert before["chance"] == 0.25 and before["accuracy"] < 0.35  # held out: near chance before training
     assert after["accuracy"] > 0.6, after["accuracy"]
