@@ -151,7 +151,10 @@ def policy_log_terms(probs: torch.Tensor, actions: torch.Tensor, rewards: torch.
 
 
 def reinforce_loss(rewards: list[torch.Tensor], log_terms: list[torch.Tensor]) -> torch.Tensor:
-    """sum over policy steps of the batch mean of -|r| * log term: minimising it raises p(a) for r > 0, lowers it for r < 0."""
+    """Sum over policy steps of the batch mean of -|r| * log term.
+
+    Minimising it raises p(a) where r > 0 and lowers it where r < 0.
+    """
     return torch.stack([-(r.abs() * lt).mean() for r, lt in zip(rewards, log_terms)]).sum()
 
 

@@ -14,11 +14,14 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 
+import torch
 import tyro
 
 from agents.base import AGENTS, agent_class
 from agents.hardware import choose_precision, describe_hardware, resolve_device
+from agents.training.files import write_json
 from agents.training.run import set_threads
 from agents.training.throughput import flops_per_pair, matmul_peak_gflops, measure_throughput
 from flatland_env.pairs import PairSourceConfig
@@ -42,6 +45,8 @@ class Args:
     """CPU threads of torch (0: torch's default, one per core)"""
     device: str = "auto"
     """auto, cpu or cuda"""
+    out: str = "results/benchmark/train.json"
+    """where the measurements are kept (the README's speed table is made from it); empty: not written"""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -63,9 +68,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     auto = choose_precision("auto", device)
     peak = matmul_peak_gflops(device=device)
-    print(f"{args.env_id}, batch {args.batch_size}, {describe_hardware(device)}; precision auto -> {auto}; "
+    hardware = describe_hardware(device)
+    print(f"{args.env_id}, batch {args.batch_size}, {hardware}; precision auto -> {auto}; "
           f"fp32 matmul peak {peak:.0f} GFLOP/s; {args.updates} updates after {args.warmup} warm-up")
     print(f"{'model':8s} {'precision':9s} {'pairs/s':>8s} {'MFLOP/pair':>11s} {'GFLOP/s':>8s} {'of peak':>8s}")
+    rows = []
     for model in models:
         for precision in args.precisions:
             agent = agent_class(model)(data, batch_size=args.batch_size, precision=precision, device=args.device)
@@ -74,6 +81,14 @@ def main(argv: list[str] | None = None) -> int:
             achieved = rate * flops / 1e9
             print(f"{model:8s} {precision:9s} {rate:8.0f} {flops / 1e6:11.1f} {achieved:8.1f} "
                   f"{achieved / peak:8.0%}", flush=True)
+            rows.append({"model": model, "precision": precision, "pairs_per_second": rate,
+                         "mflop_per_pair": flops / 1e6, "gflops": achieved, "share_of_peak": achieved / peak})
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        write_json(args.out, {"hardware": hardware, "torch": torch.__version__, "env_id": args.env_id,
+                              "batch_size": args.batch_size, "updates": args.updates, "warmup": args.warmup,
+                              "peak_gflops": peak, "auto_precision": auto, "rows": rows})
+        print(f"kept: {args.out}")
     return 0
 
 

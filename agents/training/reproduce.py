@@ -13,11 +13,9 @@ The experiments themselves are defined in :mod:`agents.training.experiments`.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import re
 import shutil
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +27,7 @@ from agents.training.files import prepare_dir, write_json
 from agents.training.run import RUN_NAME, RunConfig, train
 from flatland_env.pairs import PairSourceConfig
 
-#: extra evaluations a run can ask for: name -> (agent, out_dir) -> record
+#: where a run asked to be measured on noisy frames keeps that record
 NOISY_METRICS_NAME = "metrics_noisy.json"
 
 
@@ -185,27 +183,3 @@ def describe(plan: RunPlan) -> str:
     parts = [plan.model, f"seed {plan.seed}", f"{plan.total_steps} updates"]
     parts += [f"{k}={v}" for k, v in {**plan.data, **plan.agent}.items()]
     return ", ".join(parts)
-
-
-def main_loop(experiments: dict[str, Experiment], names: list[str], seeds: tuple[int, ...] | None, **kwargs: Any) -> int:
-    for name in names:
-        if name not in experiments:
-            print(f"error: unknown experiment {name!r}; known: {', '.join(experiments)}", file=sys.stderr)
-            return 2
-    for name in names:
-        run_experiment(experiments[name], seeds, **kwargs)
-    return 0
-
-
-__all__ = [
-    "Experiment",
-    "RunPlan",
-    "dataclasses",
-    "describe",
-    "generated_sections",
-    "kept_records",
-    "load_records",
-    "run_experiment",
-    "save_figures",
-    "update_readme",
-]

@@ -177,6 +177,7 @@ def train(
     saver = CheckpointCallback(checkpoint, run.checkpoint_every)
     callbacks = [TensorBoardCallback(run_dir, run.log_every, run.image_every), saver]
     callbacks += [*(extra_callbacks or []), stop]  # stop last: it sees a signal raised during the others
+    start, started_at = time.perf_counter(), agent.num_steps
     try:
         with stop.installed():
             agent.learn(run.total_steps - agent.num_steps, callback=callbacks, progress_bar=run.progress)
@@ -195,14 +196,31 @@ def train(
         print(f"interrupted at update {agent.num_steps}; checkpoint saved to {checkpoint}; continue with "
               f"--resume {checkpoint}", file=sys.stderr)
         return RunResult("interrupted", agent, run_dir, exit_code=stop.exit_code)
+    train_seconds = time.perf_counter() - start
     try:
         metrics = evaluate_agent(agent, run_dir, run.eval_samples, progress=run.progress)
     except KeyboardInterrupt:
         print(f"evaluation interrupted; the trained checkpoint {checkpoint} is kept; evaluate it later with "
               f"python scripts/evaluate.py {checkpoint}", file=sys.stderr)
         return RunResult("evaluation interrupted", agent, run_dir, exit_code=130)
+    metrics["run"] = {
+        "updates_this_run": agent.num_steps - started_at,
+        "train_seconds": round(train_seconds, 1),
+        "evaluate_seconds": round(time.perf_counter() - start - train_seconds, 1),
+        "stop_reason": getattr(agent, "stop_reason", None) or "reached --total-steps",
+        "peak_rss_mb": round(peak_rss_mb(), 1),
+    }
+    write_json(run_dir / METRICS_NAME, metrics)
     log_final_metrics(run_dir, agent.num_steps, headline(metrics))
     return RunResult("finished", agent, run_dir, metrics)
+
+
+def peak_rss_mb() -> float:
+    """The process's peak resident memory so far, in MiB (Linux reports kibibytes, macOS bytes)."""
+    import resource
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if sys.platform == "darwin" else peak / 1024
 
 
 def run_record(agent: BaseAgent, run: RunConfig, resumed_from: str | None) -> dict[str, Any]:

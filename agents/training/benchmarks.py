@@ -1,0 +1,55 @@
+"""Speed records: what the benchmark scripts keep under ``results/benchmark/`` and the README tables made from them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+TRAIN_RECORD = "benchmark/train.json"
+ENV_RECORD = "benchmark/env.json"
+
+
+def _load(results_root: str | Path, name: str) -> dict[str, Any] | None:
+    path = Path(results_root) / name
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def train_section(record: dict[str, Any]) -> str:
+    lines = [
+        f"Measured on {record['hardware']} (torch {record['torch']}), {record['env_id']}, "
+        f"batch {record['batch_size']}, {record['updates']} timed updates after {record['warmup']} warm-up; "
+        f"float32 matrix-product peak {record['peak_gflops']:.0f} GFLOP/s; `--precision auto` picks **{record['auto_precision']}** here.",
+        "",
+        "| model | precision | pairs/s | MFLOP per pair | GFLOP/s | share of the fp32 peak |",
+        "|---|---|---|---|---|---|",
+    ]
+    for row in record["rows"]:
+        lines.append(f"| {row['model']} | {row['precision']} | {row['pairs_per_second']:,.0f} | "
+                     f"{row['mflop_per_pair']:.1f} | {row['gflops']:.1f} | {row['share_of_peak']:.0%} |")
+    return "\n".join(lines)
+
+
+def env_section(record: dict[str, Any]) -> str:
+    lines = [
+        f"Measured on {record['hardware']}: one env through `gym.make`, and the transition collector with "
+        f"{record['num_envs']} native vector envs (k = {record['k']}, batch {record['batch_size']}).",
+        "",
+        "| world | gym.make steps/s | collector transitions/s |",
+        "|---|---|---|",
+    ]
+    for row in record["rows"]:
+        lines.append(f"| {row['env_id']} | {row['steps_per_second']:,.0f} | {row['transitions_per_second']:,.0f} |")
+    return "\n".join(lines)
+
+
+def benchmark_sections(results_root: str | Path = "results") -> dict[str, str]:
+    """README sections ``benchmark_train`` and ``benchmark_env`` from the kept benchmark records."""
+    out = {}
+    for name, file, render, command in (
+        ("benchmark_train", TRAIN_RECORD, train_section, "python scripts/benchmark_train.py"),
+        ("benchmark_env", ENV_RECORD, env_section, "python scripts/benchmark_env.py"),
+    ):
+        record = _load(results_root, file)
+        out[name] = render(record) if record else f"_No kept record yet: `{command}`._"
+    return out

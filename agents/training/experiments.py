@@ -1,0 +1,363 @@
+"""The paper's six claims as experiments (docs/method.md lists them), with their runs, tables and figures.
+
+Seeds: every experiment reports on seeds 100 and up, which were never used to tune
+anything; RGrVAE's defaults were tuned on seeds 0-9 (docs/method.md). Baselines run as
+stated in their rows: the beta-VAE and ForwardVAE with the paper's hyperparameters, and
+ForwardVAE once more with RGrVAE's schedule, so that the comparison separates the method
+from the hyperparameters.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from agents.training.reproduce import Experiment, RunPlan
+from agents.training.run import DEFAULT_TOTAL_STEPS
+
+#: held-out seeds of the main job (RGrVAE defaults) and of every other claim
+MAIN_SEEDS = (100, 101, 102, 103, 104)
+CLAIM_SEEDS = (100, 101, 102)
+
+#: the paper's hyperparameters for the baselines: constant learning rates (no decay)
+PAPER_FORWARD = {"gamma": 10.0, "angle_lr": 0.1, "lr_decay_steps": 0}
+#: ForwardVAE with RGrVAE's tuned schedule (everything but the policy)
+TUNED_FORWARD_KEYS = ("gamma", "angle_lr", "lr_decay_steps", "lr_final_frac")
+
+#: wider middle convolutions for noisy frames, as the paper used
+NOISY_CHANNELS = (32, 64, 64, 32)
+
+#: Sprites with the paper's action offset: realised cyclic orders 3 (scale), 10 (orientation), 8 (x), 8 (y)
+SPRITES = {"env_id": "Sprites-v0", "env_kwargs": {"offset": 4}}
+
+
+def _rgrvae_defaults() -> dict[str, Any]:
+    from agents.rgrvae import RGrVAEConfig
+
+    default = RGrVAEConfig()
+    return {k: getattr(default, k) for k in TUNED_FORWARD_KEYS}
+
+
+# -- reading records ------------------------------------------------------------------------------
+def get(record: dict, *path: Any) -> Any:
+    """A value deep in a record, or None where any key is missing."""
+    node: Any = record
+    for key in path:
+        if isinstance(node, dict) and key in node:
+            node = node[key]
+        elif isinstance(node, list) and isinstance(key, int) and -len(node) <= key < len(node):
+            node = node[key]
+        else:
+            return None
+    return node
+
+
+def mean_std(values: Sequence[float | None], digits: int = 3) -> str:
+    v = np.array([x for x in values if x is not None and math.isfinite(x)], dtype=float)
+    if v.size == 0:
+        return "-"
+    return f"{v.mean():.{digits}f} ± {v.std():.{digits}f}" if v.size > 1 else f"{v[0]:.{digits}f}"
+
+
+def fmt(value: Any, digits: int = 3) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}" if math.isfinite(value) else "-"
+    return str(value)
+
+
+def table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(fmt(c) if not isinstance(c, str) else c for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def acceptance_cells(m: dict) -> list[Any]:
+    """(a) accuracy, (b) largest angle error, (c) equivariance error, passed, from a metrics.json."""
+    acc = m.get("acceptance") or {}
+    errs = [r["error"] for r in acc.get("angles", []) if r.get("error") is not None]
+    return [acc.get("action_accuracy"), max(errs) if errs else None, acc.get("relative_equivariance_error"),
+            get(acc, "passed", "all")]
+
+
+def pairs_seen(m: dict) -> int | None:
+    return m.get("pairs_seen")
+
+
+def by_seed(records: dict[str, dict]) -> list[tuple[str, dict]]:
+    return sorted(records.items(), key=lambda kv: (get(kv[1], "metrics", "config", "seed") or 0, kv[0]))
+
+
+# -- claims 1-3: the model comparison -----------------------------------------------------------------
+COMPARISON_ROWS: tuple[tuple[str, tuple[Any, ...]], ...] = (
+    ("action-estimation accuracy (held out)", ("acceptance", "action_accuracy")),
+    ("relative equivariance error", ("metrics", "equivariance", "relative_error")),
+    ("independence", ("metrics", "independence", "independence")),
+    ("D_LSBD", ("metrics", "d_lsbd", "d_lsbd")),
+    ("Beta-VAE", ("metrics", "beta_vae", "eval_accuracy")),
+    ("FactorVAE", ("metrics", "factor_vae", "eval_accuracy")),
+    ("MIG", ("metrics", "mig", "mig")),
+    ("DCI disentanglement", ("metrics", "dci", "disentanglement")),
+    ("DCI completeness", ("metrics", "dci", "completeness")),
+    ("DCI informativeness", ("metrics", "dci", "informativeness_test")),
+    ("SAP", ("metrics", "sap", "sap")),
+    ("modularity", ("metrics", "modularity_explicitness", "modularity")),
+    ("explicitness", ("metrics", "modularity_explicitness", "explicitness_test")),
+)
+
+
+def comparison_table(groups: dict[str, list[dict]]) -> str:
+    """Metrics as rows, one column per group of runs (mean ± std over its seeds)."""
+    names = list(groups)
+    rows: list[list[Any]] = [["runs (seeds)", *[", ".join(str(get(r, "config", "seed")) for r in groups[n])
+                                                 for n in names]]]
+    passed = []
+    for n in names:
+        flags = [get(r, "acceptance", "passed", "all") for r in groups[n]]
+        passed.append(f"{sum(bool(f) for f in flags)}/{len(flags)}" if any(f is not None for f in flags) else "-")
+    rows.append(["passed acceptance (a, b, c)", *passed])
+    for label, path in COMPARISON_ROWS:
+        rows.append([label, *[mean_std([get(r, *path) for r in groups[n]]) for n in names]])
+    fit = [f"{sum(bool(get(r, 'metrics', 'independence', 'fit_ok')) for r in groups[n])}/{len(groups[n])}"
+           for n in names]
+    rows.append(["independence maps fit (fit_ok)", *fit])
+    angles = [mean_std([a.get("angle") for r in groups[n] for a in get(r, "metrics", "independence", "actions") or []])
+              for n in names]
+    rows.append(["fitted angle per action (rad)", *angles])
+    learned = [mean_std([a.get("abs_angle") for r in groups[n] for a in get(r, "acceptance", "angles") or []])
+               for n in names]
+    rows.append(["learned latent angle, absolute (rad)", *learned])
+    return table(["metric", *names], rows)
+
+
+def comparison_plans(model: str, label: str, settings: Callable[[], dict[str, Any]]):
+    """Runs of one model with fixed settings, one per seed, named ``<label>_s<seed>``."""
+
+    def plans(seeds: tuple[int, ...]) -> list[RunPlan]:
+        return [RunPlan(f"{label}_s{s}", model, s, agent=settings(), total_steps=DEFAULT_TOTAL_STEPS) for s in seeds]
+
+    return plans
+
+
+def grouped_table(records: dict[str, dict]) -> str:
+    """The comparison table of an experiment's runs, one column per run label (the name before ``_s<seed>``)."""
+    return comparison_table(_grouped(records, lambda n: n.rsplit("_s", 1)[0]))
+
+
+def main_job_table(records: dict[str, dict]) -> str:
+    """Per seed: pairs seen, why it stopped, wall time, the criteria, and the pass."""
+    rows = []
+    for _, rec in by_seed(records):
+        m = rec["metrics"]
+        run = m.get("run", {})
+        wall = (run.get("train_seconds") or 0) + (run.get("evaluate_seconds") or 0)
+        rows.append([get(m, "config", "seed"), pairs_seen(m), run.get("stop_reason"), f"{wall:.0f}",
+                     *acceptance_cells(m)[:3], get(m, "metrics", "independence", "independence"),
+                     get(m, "metrics", "d_lsbd", "d_lsbd"), run.get("peak_rss_mb"), acceptance_cells(m)[3]])
+    header = ["seed", "pairs seen", "stopped because", "wall s (train + eval)", "(a) accuracy", "(b) max angle error",
+              "(c) equivariance error", "independence", "D_LSBD", "peak RSS MiB", "passed"]
+    return table(header, rows)
+
+
+def claim3_table(records: dict[str, dict]) -> str:
+    return main_job_table(records)
+
+
+# -- claim 4: k-step pairs ---------------------------------------------------------------------------------
+K_VALUES = (2, 3, 4)
+
+
+def claim4_plans(seeds: tuple[int, ...]) -> list[RunPlan]:
+    return [RunPlan(f"k{k}_s{s}", "rgrvae", s, agent={"action_steps": k}, data={"k": k},
+                    total_steps=DEFAULT_TOTAL_STEPS) for k in K_VALUES for s in seeds]
+
+
+def claim4_table(records: dict[str, dict]) -> str:
+    rows = []
+    for k in K_VALUES:
+        runs = [r["metrics"] for name, r in by_seed(records) if name.startswith(f"k{k}_")]
+        if not runs:
+            continue
+        cells = [acceptance_cells(m) for m in runs]
+        passed = [c[3] for c in cells]
+        rows.append([f"{k}", f"{k}", len(runs), f"{sum(bool(p) for p in passed)}/{len(runs)}",
+                     mean_std([c[0] for c in cells]), mean_std([c[1] for c in cells]),
+                     mean_std([c[2] for c in cells]),
+                     mean_std([pairs_seen(m) for m, p in zip(runs, passed) if p], digits=0)])
+    header = ["k (actions per pair)", "N (policy steps)", "seeds", "passed (a, b, c) on 1-step pairs",
+              "(a) accuracy", "(b) max angle error", "(c) equivariance error", "pairs seen, passing runs"]
+    return table(header, rows)
+
+
+# -- claim 5: visual noise -----------------------------------------------------------------------------------
+NOISE_KINDS = ("uniform", "salt", "backgrounds")
+
+
+def claim5_plans(seeds: tuple[int, ...]) -> list[RunPlan]:
+    return [RunPlan(f"{kind}_s{s}", "rgrvae", s, agent={"channels": NOISY_CHANNELS}, data={"noise": kind},
+                    total_steps=DEFAULT_TOTAL_STEPS, eval_noise=kind) for kind in NOISE_KINDS for s in seeds]
+
+
+def claim5_table(records: dict[str, dict]) -> str:
+    rows = []
+    for kind in NOISE_KINDS:
+        runs = [r for name, r in by_seed(records) if name.startswith(f"{kind}_")]
+        if not runs:
+            continue
+        clean = [acceptance_cells(r["metrics"]) for r in runs]
+        noisy = [acceptance_cells(r.get("noisy", {})) for r in runs]
+        rows.append([kind, " ".join(map(str, get(runs[0], "metrics", "config", "channels") or [])), len(runs),
+                     f"{sum(bool(c[3]) for c in clean)}/{len(runs)}", mean_std([c[0] for c in clean]),
+                     mean_std([c[2] for c in clean]),
+                     mean_std([get(r, "metrics", "metrics", "independence", "independence") for r in runs]),
+                     f"{sum(bool(c[3]) for c in noisy)}/{len(runs)}", mean_std([c[0] for c in noisy]),
+                     mean_std([c[2] for c in noisy])])
+    header = ["noise", "conv widths", "seeds", "passed, clean frames", "accuracy, clean", "equivariance, clean",
+              "independence, clean", "passed, noisy frames", "accuracy, noisy", "equivariance, noisy"]
+    return table(header, rows)
+
+
+# -- claim 6: Sprites' four symmetries ------------------------------------------------------------------------
+def claim6_plans(seeds: tuple[int, ...]) -> list[RunPlan]:
+    return [RunPlan(f"sprites_s{s}", "rgrvae", s, agent={"latent_size": 8}, data=dict(SPRITES),
+                    total_steps=DEFAULT_TOTAL_STEPS) for s in seeds]
+
+
+def sprites_factor_rows(m: dict) -> list[list[Any]]:
+    """Per acted factor: matched accuracy of its two actions, learned |angles| vs the nearest 2πk/n, orders."""
+    confusion = np.asarray(get(m, "metrics", "action_estimation", "confusion") or [[0]])
+    mapping = get(m, "metrics", "equivariance", "action_map") or []
+    names = get(m, "metrics", "action_estimation", "action_names") or []
+    table_rows = get(m, "latent_actions") or []
+    per_action = get(m, "metrics", "equivariance", "per_action") or {}
+    rows = []
+    for f in range(0, len(names), 2):
+        pair = [f, f + 1]
+        correct = sum(int(confusion[a, mapping[a]]) for a in pair if a < len(mapping) and mapping[a] >= 0)
+        total = int(confusion[pair].sum()) if confusion.ndim == 2 and confusion.shape[0] > f + 1 else 0
+        angles = [abs(table_rows[mapping[a]]["angle"]) for a in pair if a < len(mapping) and mapping[a] >= 0]
+        orders = [table_rows[mapping[a]].get("realised_order") for a in pair if a < len(mapping) and mapping[a] >= 0]
+        factor = names[f].rstrip("+-")
+        rows.append([factor, correct / total if total else None, " ".join(f"{a:.3f}" for a in angles),
+                     " ".join(str(o) for o in orders),
+                     mean_std([per_action.get(names[a]) for a in pair])])
+    return rows
+
+
+def claim6_table(records: dict[str, dict]) -> str:
+    rows = []
+    for name, rec in by_seed(records):
+        m = rec["metrics"]
+        for row in sprites_factor_rows(m):
+            rows.append([get(m, "config", "seed"), *row])
+        rows.append([get(m, "config", "seed"), "all", get(m, "acceptance", "action_accuracy"), "", "",
+                     fmt(get(m, "metrics", "equivariance", "relative_error"))])
+    header = ["seed", "factor", "matched accuracy", "learned abs. angles (rad)", "realised orders",
+              "equivariance error"]
+    extra = []
+    for name, rec in by_seed(records):
+        m = rec["metrics"]
+        extra.append([get(m, "config", "seed"), get(m, "metrics", "independence", "independence"),
+                      get(m, "metrics", "independence", "fit_ok"), get(m, "metrics", "d_lsbd", "d_lsbd"),
+                      pairs_seen(m)])
+    return table(header, rows) + "\n\n" + table(["seed", "independence", "maps fit", "D_LSBD", "pairs seen"], extra)
+
+
+# -- figures ------------------------------------------------------------------------------------------------
+def _scatter_figure(groups: dict[str, list[dict]], path: Path, title: str) -> None:
+    """Accuracy, largest angle error and equivariance error per group, seeds as points."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(10, 3.2), dpi=100)
+    panels = [("held-out action accuracy", 0, (0.95, "min")), ("largest angle error (rad)", 1, (0.03, "max")),
+              ("relative equivariance error", 2, (0.02, "max"))]
+    labels = list(groups)
+    for i, (ylabel, col, (threshold, _)) in enumerate(panels):
+        ax = fig.add_subplot(1, 3, i + 1)
+        for x, label in enumerate(labels):
+            ys = [acceptance_cells(m)[col] for m in groups[label]]
+            ys = [y for y in ys if y is not None]
+            ax.scatter([x] * len(ys), ys, s=18, alpha=0.8)
+        ax.axhline(threshold, color="tab:red", lw=1, ls="--")
+        ax.set_xticks(range(len(labels)), labels, rotation=20, fontsize=8)
+        ax.set_ylabel(ylabel, fontsize=8)
+        if col > 0:
+            ax.set_yscale("log")
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+
+
+def _grouped(records: dict[str, dict], key: Callable[[str], str]) -> dict[str, list[dict]]:
+    groups: dict[str, list[dict]] = {}
+    for name, rec in by_seed(records):
+        groups.setdefault(key(name), []).append(rec["metrics"])
+    return groups
+
+
+def comparison_figure(records: dict[str, dict], path: Path) -> None:
+    _scatter_figure(_grouped(records, lambda n: n.rsplit("_s", 1)[0]), path, "acceptance criteria, seeds as points")
+
+
+def claim4_figure(records: dict[str, dict], path: Path) -> None:
+    _scatter_figure(_grouped(records, lambda n: n.split("_")[0]), path, "RGrVAE on k-step pairs (N = k)")
+
+
+def claim5_figure(records: dict[str, dict], path: Path) -> None:
+    _scatter_figure(_grouped(records, lambda n: n.split("_")[0]), path, "RGrVAE on noisy frames (clean metrics)")
+
+
+def _both(*plans: Callable[[tuple[int, ...]], list[RunPlan]]) -> Callable[[tuple[int, ...]], list[RunPlan]]:
+    return lambda seeds: [p for make in plans for p in make(seeds)]
+
+
+EXPERIMENTS: dict[str, Experiment] = {
+    "claim1": Experiment(
+        "claim1", "A plain beta-VAE does not learn a linearly disentangled representation.", CLAIM_SEEDS,
+        comparison_plans("vae", "beta-VAE", dict), grouped_table, comparison_figure,
+    ),
+    "claim2": Experiment(
+        "claim2", "ForwardVAE, supervised by the true actions, induces one.", CLAIM_SEEDS,
+        _both(comparison_plans("forward", "forward-paper", lambda: dict(PAPER_FORWARD)),
+              comparison_plans("forward", "forward-tuned", _rgrvae_defaults)),
+        grouped_table, comparison_figure,
+    ),
+    "claim3": Experiment(
+        "claim3", "RGrVAE induces one without action labels (the main job, its defaults).", MAIN_SEEDS,
+        comparison_plans("rgrvae", "rgrvae", dict), claim3_table, comparison_figure,
+    ),
+    "claim4": Experiment("claim4", "RGrVAE learns from pairs k actions apart, with N = k policy steps.", CLAIM_SEEDS,
+                         claim4_plans, claim4_table, claim4_figure),
+    "claim5": Experiment("claim5", "RGrVAE is robust to visual noise.", CLAIM_SEEDS, claim5_plans, claim5_table,
+                         claim5_figure),
+    "claim6": Experiment("claim6", "RGrVAE learns Sprites' four symmetries from pixels.", CLAIM_SEEDS, claim6_plans,
+                         claim6_table),
+}
+
+
+def comparison_section(results_root: str | Path = "results") -> str:
+    """Claims 1-3 side by side: every baseline and RGrVAE, mean ± std over their held-out seeds."""
+    from agents.training.reproduce import kept_records
+
+    groups: dict[str, list[dict]] = {}
+    for name in ("claim1", "claim2", "claim3"):
+        groups.update(_grouped(kept_records(EXPERIMENTS[name], results_root), lambda n: n.rsplit("_s", 1)[0]))
+    return comparison_table(groups) if groups else "_No kept results yet: `python scripts/reproduce.py claim1`._"
+
+
+def readme_sections(results_root: str | Path = "results") -> dict[str, str]:
+    """Every README section generated from ``results/``: one per claim, the comparison, and the benchmarks."""
+    from agents.training.benchmarks import benchmark_sections
+    from agents.training.reproduce import generated_sections
+
+    sections = generated_sections(EXPERIMENTS, results_root)
+    sections["comparison"] = comparison_section(results_root)
+    sections.update(benchmark_sections(results_root))
+    return sections

@@ -1,0 +1,64 @@
+"""Reproduce the paper's claims: train the runs an experiment needs, keep their results, regenerate the README.
+
+    python scripts/reproduce.py claim3                 # the main job on its held-out seeds 100-104
+    python scripts/reproduce.py claim4 --seeds 100 101 # k-step pairs, two seeds
+    python scripts/reproduce.py all                    # every claim (hours on a CPU)
+    python scripts/reproduce.py tables                 # only rewrite the README's tables and the figures
+
+Each run's ``metrics.json`` and ``run.json`` are kept under ``results/<experiment>/<run>/``
+(committed); checkpoints and TensorBoard events stay under ``--work-root``. A run whose
+result is kept is skipped, so an interrupted reproduction continues where it stopped. After
+the runs, the README's tables between ``<!-- results:NAME -->`` markers and each claim's
+``results/<claim>/summary.png`` are regenerated from ``results/`` alone.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from typing import Annotated
+
+import tyro
+
+from agents.training.experiments import EXPERIMENTS, readme_sections
+from agents.training.reproduce import run_experiment, save_figures, update_readme
+
+
+@dataclass
+class Args:
+    experiments: Annotated[tuple[str, ...], tyro.conf.Positional]
+    """claim1 ... claim6, all, or tables (no training)"""
+    seeds: tuple[int, ...] = ()
+    """seeds to run (default: each experiment's held-out seeds)"""
+    results_root: str = "results"
+    """where the kept results go"""
+    work_root: str = "runs/reproduce"
+    """where checkpoints and TensorBoard events go"""
+    readme: str = "README.md"
+    """the README whose tables are regenerated"""
+    threads: int = 0
+    """CPU threads of torch (0: torch's default)"""
+    progress: bool = True
+    """progress bars"""
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = tyro.cli(Args, args=argv, description=__doc__)
+    names = list(EXPERIMENTS) if "all" in args.experiments else [n for n in args.experiments if n != "tables"]
+    unknown = [n for n in names if n not in EXPERIMENTS]
+    if unknown or not args.experiments:
+        print(f"error: unknown experiment(s) {unknown}; choose from {', '.join(EXPERIMENTS)}, all, tables",
+              file=sys.stderr)
+        return 2
+    for name in names:
+        run_experiment(EXPERIMENTS[name], args.seeds or None, args.results_root, args.work_root, args.threads,
+                       args.progress)
+    update_readme(args.readme, readme_sections(args.results_root))
+    for path in save_figures(EXPERIMENTS, args.results_root):
+        print(f"figure: {path}")
+    print(f"README tables regenerated from {args.results_root}/")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
