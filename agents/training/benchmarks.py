@@ -19,7 +19,8 @@ def train_section(record: dict[str, Any]) -> str:
     lines = [
         f"Measured on {record['hardware']} (torch {record['torch']}), {record['env_id']}, "
         f"batch {record['batch_size']}, {record['updates']} timed updates after {record['warmup']} warm-up; "
-        f"float32 matrix-product peak {record['peak_gflops']:.0f} GFLOP/s; `--precision auto` picks **{record['auto_precision']}** here.",
+        f"float32 matrix-product peak {record['peak_gflops']:.0f} GFLOP/s; "
+        f"`--precision auto` picks **{record['auto_precision']}** here.",
         "",
         "| model | precision | pairs/s | MFLOP per pair | GFLOP/s | share of the fp32 peak |",
         "|---|---|---|---|---|---|",

@@ -352,6 +352,31 @@ def comparison_section(results_root: str | Path = "results") -> str:
     return comparison_table(groups) if groups else "_No kept results yet: `python scripts/reproduce.py claim1`._"
 
 
+def main_job_section(results_root: str | Path = "results") -> str:
+    """One paragraph: how many pairs the main job needed, how long it took, on what, and whether it passed."""
+    from agents.training.reproduce import kept_records
+
+    records = [r for _, r in by_seed(kept_records(EXPERIMENTS["claim3"], results_root))]
+    if not records:
+        return "_No kept results yet: `python scripts/reproduce.py claim3`._"
+    pairs = np.array([pairs_seen(r["metrics"]) or 0 for r in records], dtype=float)
+    wall = np.array([(get(r, "metrics", "run", "train_seconds") or 0) + (get(r, "metrics", "run", "evaluate_seconds")
+                      or 0) for r in records])
+    rss = [get(r, "metrics", "run", "peak_rss_mb") for r in records]
+    passed = sum(bool(get(r, "metrics", "acceptance", "passed", "all")) for r in records)
+    seeds = ", ".join(str(get(r, "metrics", "config", "seed")) for r in records)
+    hardware = get(records[0], "run", "hardware") or "this machine"
+    precision = get(records[0], "metrics", "precision")
+    return (
+        f"- **{passed} of {len(records)}** held-out seeds ({seeds}) meet the acceptance criteria (a)-(c).\n"
+        f"- Pairs seen before the run stopped (machine-independent): median {np.median(pairs):,.0f}, "
+        f"range {pairs.min():,.0f}-{pairs.max():,.0f}.\n"
+        f"- Wall time, train + evaluate, on {hardware} ({precision}): median {np.median(wall):.0f} s, "
+        f"range {wall.min():.0f}-{wall.max():.0f} s.\n"
+        f"- Peak memory (RSS): at most {max(x for x in rss if x is not None):.0f} MiB."
+    )
+
+
 def readme_sections(results_root: str | Path = "results") -> dict[str, str]:
     """Every README section generated from ``results/``: one per claim, the comparison, and the benchmarks."""
     from agents.training.benchmarks import benchmark_sections
@@ -359,5 +384,6 @@ def readme_sections(results_root: str | Path = "results") -> dict[str, str]:
 
     sections = generated_sections(EXPERIMENTS, results_root)
     sections["comparison"] = comparison_section(results_root)
+    sections["main_job"] = main_job_section(results_root)
     sections.update(benchmark_sections(results_root))
     return sections
