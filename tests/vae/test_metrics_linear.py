@@ -15,7 +15,7 @@ from vae_synthetic import (
 
 from vae.metrics import d_lsbd, d_lsbd_from_grid, fit_action_maps, independence_score
 from vae.metrics.independence import MAX_UNEXPLAINED
-from vae.metrics.lsbd import MIN_FACTOR_SHARE
+from vae.metrics.lsbd import MIN_FACTOR_SHARE, factor_dispersion
 
 ANGLE = 2 * math.pi * 5 / 33  # 0.952: FlatLand's image-continuous rotation per step
 SIZES = (33, 33)
@@ -175,6 +175,35 @@ def test_d_lsbd_frequency_bound_and_grid_errors():
         d_lsbd_from_grid(np.full((3, 3, 2), np.nan))
 
 
+def test_sampled_lines_estimate_the_full_grid(flatland, perfect, sheared):
+    """Past max_grid, D_LSBD samples lines per factor: the same value for exact codes, close for a leaky one."""
+    for code in (perfect, sheared):
+        r = d_lsbd(code, flatland, np.random.default_rng(0), max_grid=100, num_lines=16)
+        assert r["estimator"].startswith("16 random lines") and r["d_lsbd"] < 1e-9
+
+    def leaky(f):
+        z = perfect.embed(f)
+        z[:, :2] *= (1 + 0.5 * np.cos(2 * np.pi * f[:, 1] / 33))[:, None]
+        return z
+
+    full = d_lsbd(TableEncoder(flatland, leaky), flatland, np.random.default_rng(0))["d_lsbd"]
+    lines = d_lsbd(TableEncoder(flatland, leaky), flatland, np.random.default_rng(0), max_grid=100, num_lines=33)
+    assert lines["d_lsbd"] == pytest.approx(full, abs=0.03)
+
+
+def test_actions_that_generate_a_subgroup_are_measured_on_their_orbits():
+    """A 10-cycle acted on by +-2: orbits {0,2,4,6,8} and {1,3,5,7,9}, each a C_5; a code rotating by 2*pi*q/5
+    per action on each orbit, with a different phase per orbit, is exactly LSBD."""
+    x = np.arange(10)
+    orbit, t = x % 2, (x // 2)
+    angle = 2 * np.pi * 2 * t / 5 + np.pi * orbit  # q = 2 per action; the two orbits start half a turn apart
+    lines = np.stack([np.cos(angle), np.sin(angle)], -1)[None]  # one line, (1, 10, 2)
+    row = factor_dispersion(lines, step=2)
+    assert (row["orbit_order"], row["orbits"], abs(row["q"]), row["k"]) == (5, 2, 2, None)
+    assert row["dispersion"] < 1e-12
+    assert factor_dispersion(lines, step=1)["dispersion"] > 0.3  # read as one 10-cycle it does not rotate
+
+
 def test_fit_action_maps_recovers_a_rotation_in_a_hidden_plane():
     rng = np.random.default_rng(0)
     L, theta = 6, 0.7
@@ -202,7 +231,9 @@ def test_bad_arguments(flatland, perfect):
     with pytest.raises(ValueError, match=r"shape \(N, L\)"):
         independence_score(lambda obs: np.zeros(len(obs)), flatland, rng, 10)
     with pytest.raises(ValueError, match="max_grid"):
-        d_lsbd(perfect, flatland, rng, max_grid=100)
+        d_lsbd(perfect, flatland, rng, max_grid=0)
+    with pytest.raises(ValueError, match="num_lines"):
+        d_lsbd(perfect, flatland, rng, num_lines=1)
     with pytest.raises(ValueError, match="max_unexplained"):
         independence_score(perfect, flatland, rng, 10, max_unexplained=-0.1)
     with pytest.raises(ValueError, match="min_relative_move"):
