@@ -281,6 +281,8 @@ class BaseAgent:
         if isinstance(total_steps, bool) or not isinstance(total_steps, (int, np.integer)) or total_steps < 0:
             raise ValueError(f"total_steps must be an integer >= 0, got {total_steps!r}")
         cb = as_callback(callback)
+        mode = self.source.config.prefetch
+        self.source.prefetch(mode == "on" or (mode == "auto" and self.device.type == "cuda"))
         cb.on_training_start(self, int(total_steps))
         bar = None
         if progress_bar:

@@ -77,12 +77,16 @@ class PairSourceConfig:
     """folder of background images for noise=backgrounds (empty: procedural textures)"""
     dataset: str = ""
     """a .npz of pairs written by flatland_env.save_npz; when set, train from it instead of the envs"""
+    prefetch: Literal["auto", "on", "off"] = "auto"
+    """draw the next batch in a background thread while the model trains (auto: on when training on a GPU)"""
 
     def __post_init__(self) -> None:
         for name, top in (("num_envs", MAX_NUM_ENVS), ("k", None)):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1 or (top and v > top):
                 raise ValueError(f"{name} must be an integer in [1, {top or 'episode length'}], got {v!r}")
+        if self.prefetch not in ("auto", "on", "off"):
+            raise ValueError(f"prefetch must be auto, on or off, got {self.prefetch!r}")
         if self.noise not in NOISE_KINDS:
             raise ValueError(f"noise must be one of {NOISE_KINDS}, got {self.noise!r}")
         if not isinstance(self.env_kwargs, dict):
@@ -116,6 +120,9 @@ class PairSource:
         self.seed, self.noise_seed = int(seed), int(noise_seed)
         self._noise_rng = np.random.default_rng(self.noise_seed)
         self._noise: dict[str, Any] = {}
+        self._executor = None
+        self._pending = None  # a Future of the next batch, while prefetching
+        self._buffered: Transition | None = None  # a batch drawn but not yet served
 
     def _setup_noise(self) -> None:
         """The keyword arguments of corrupt_pairs for the configured noise (backgrounds drawn once)."""
@@ -132,19 +139,64 @@ class PairSource:
         return self.config.k
 
     def next_batch(self, batch_size: int) -> Transition:
-        """The next ``batch_size`` pairs, noise applied (labels included: split them before learning)."""
+        """The next ``batch_size`` pairs, noise applied (labels included: split them before learning).
+
+        With :meth:`prefetch` on, the batch was drawn in the background while the caller
+        trained on the previous one, and the following one starts now: the same sequence of
+        batches as without. If the batch size changes meanwhile, the pairs already drawn are
+        served first, none lost or repeated.
+        """
+        self._settle()
+        parts, have = [], 0
+        if self._buffered is not None:
+            take = min(batch_size, len(self._buffered))
+            parts.append(self._buffered[:take])
+            self._buffered = self._buffered[take:] if take < len(self._buffered) else None
+            have = take
+        if have < batch_size:
+            parts.append(self._make(batch_size - have))
+        batch = parts[0] if len(parts) == 1 else Transition.concatenate(parts)
+        if self._executor is not None:
+            self._pending = self._executor.submit(self._make, batch_size)
+        return batch
+
+    def _make(self, batch_size: int) -> Transition:
         batch = self._draw(batch_size)
         return corrupt_pairs(batch, self._noise_rng, **self._noise) if self._noise else batch
+
+    def prefetch(self, on: bool = True) -> None:
+        """Draw each next batch in a background thread while the caller trains (worth it when a GPU trains)."""
+        if on and self._executor is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pairs")
+        elif not on and self._executor is not None:
+            self._settle()
+            self._executor.shutdown()
+            self._executor = None
+
+    def _settle(self) -> None:
+        """Wait for a batch in flight and keep it: the source's state then includes it."""
+        if self._pending is not None:
+            self._buffered = self._pending.result()
+            self._pending = None
 
     def _draw(self, batch_size: int) -> Transition:
         raise NotImplementedError
 
     def state_dict(self) -> dict[str, Any]:
-        return {"noise_rng": json.dumps(self._noise_rng.bit_generator.state), **self._state()}
+        """Generators, stream positions and any batch already drawn but not yet served."""
+        self._settle()
+        state = {"noise_rng": json.dumps(self._noise_rng.bit_generator.state), **self._state()}
+        if self._buffered is not None:
+            state["buffered"] = self._buffered.as_dict()
+        return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        self._settle()
         self._noise_rng = _generator(json.loads(state["noise_rng"]))
         self._load_state(state)
+        self._buffered = Transition(**state["buffered"]) if "buffered" in state else None
 
     def _state(self) -> dict[str, Any]:
         raise NotImplementedError
@@ -158,7 +210,8 @@ class PairSource:
                 "noise_seed": self.noise_seed, "group": self.spec.describe()}
 
     def close(self) -> None:
-        """Release the envs (a no-op for datasets)."""
+        """Stop prefetching and release the envs."""
+        self.prefetch(False)
 
 
 class CollectorSource(PairSource):
@@ -185,6 +238,7 @@ class CollectorSource(PairSource):
         self.collector.load_state_dict(state["collector"])
 
     def close(self) -> None:
+        super().close()
         self.collector.close()
 
 

@@ -89,3 +89,17 @@ def test_policy_accuracy_rises_above_chance():
     world = agent.world
     acc = action_estimation(agent.infer_actions, world, np.random.default_rng(0), 1000)["accuracy"]
     assert acc > 0.6, acc
+
+
+def test_prefetching_pairs_in_the_background_changes_nothing(tmp_path):
+    """The GPU path draws each next batch while the model trains; on any device the result is the same."""
+    off, on = tiny_agent(data={"prefetch": "off"}), tiny_agent(data={"prefetch": "on"})
+    off.learn(4, progress_bar=False)
+    on.learn(4, progress_bar=False)
+    on.save(tmp_path / "on.pt")  # a batch is in flight: the checkpoint keeps it
+    resumed = RGrVAE.load(tmp_path / "on.pt")
+    for agent in (off, on, resumed):
+        agent.learn(3, progress_bar=False)
+    for name, w in off.modules().state_dict().items():
+        torch.testing.assert_close(on.modules().state_dict()[name], w, rtol=0, atol=0)
+        torch.testing.assert_close(resumed.modules().state_dict()[name], w, rtol=0, atol=0)

@@ -102,3 +102,21 @@ def test_k_larger_than_a_rollout_chunk_is_served():
 def test_k_beyond_the_episode_is_refused():
     with pytest.raises(ValueError, match="max_episode_steps"):
         make_pair_source(PairSourceConfig(num_envs=2, k=1001), seed=0)
+
+
+@pytest.mark.parametrize("kind", ["collector", "dataset"])
+def test_prefetching_serves_the_same_batches_and_resumes_exactly(kind, dataset):
+    config = PairSourceConfig(num_envs=2, noise="uniform", dataset=str(dataset) if kind == "dataset" else "")
+    plain = make_pair_source(config, seed=1, noise_seed=2)
+    ahead = make_pair_source(config, seed=1, noise_seed=2)
+    ahead.prefetch()
+    assert all(_equal(plain.next_batch(6), ahead.next_batch(6)) for _ in range(4))
+    state = ahead.state_dict()  # holds the batch drawn in the background, not yet served
+    assert "buffered" in state
+    expected = [plain.next_batch(6) for _ in range(3)]
+    restored = make_pair_source(config, seed=1, noise_seed=2)
+    restored.load_state_dict(state)
+    assert all(_equal(a, restored.next_batch(6)) for a in expected)
+    first = ahead.next_batch(9)  # a new batch size: the 6 pairs drawn ahead come first, then 3 more
+    assert _equal(first[:6], expected[0]) and len(first) == 9
+    ahead.close()
