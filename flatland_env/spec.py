@@ -52,6 +52,18 @@ class GroupSpec:
     def num_factors(self) -> int:
         return len(self.factor_sizes)
 
+    def factor_array(self, factors: Any, kinds: str = "iu", what: str = "integers") -> np.ndarray:
+        """``factors`` as an array of shape (..., num_factors) and a dtype kind in ``kinds``, else a ValueError."""
+        arr = np.asarray(factors)
+        if arr.shape[-1:] != (self.num_factors,):
+            raise ValueError(
+                f"factors must have last dimension {self.num_factors} ({', '.join(self.factor_names)}),"
+                f" got shape {arr.shape}"
+            )
+        if arr.dtype.kind not in kinds:
+            raise ValueError(f"factors must be {what}, got dtype {arr.dtype}")
+        return arr
+
     @property
     def group_name(self) -> str:
         """A readable name of the group, e.g. ``C_33 x C_33``."""
@@ -213,14 +225,7 @@ class SymmetrySpec(GroupSpec):
 
     def validate_factors(self, factors: np.ndarray) -> np.ndarray:
         """Return factors as int64, raising ValueError if any is out of range."""
-        arr = np.asarray(factors)
-        if arr.shape[-1:] != (self.num_factors,):
-            raise ValueError(
-                f"factors must have last dimension {self.num_factors} ({', '.join(self.factor_names)}),"
-                f" got shape {arr.shape}"
-            )
-        if arr.dtype.kind not in "iu":
-            raise ValueError(f"factors must be integers, got dtype {arr.dtype}")
+        arr = self.factor_array(factors)
         sizes = np.array(self.factor_sizes)
         if np.any(arr < 0) or np.any(arr >= sizes):
             raise ValueError(

@@ -130,15 +130,7 @@ class TorusSpec(GroupSpec):
 
     def validate_factors(self, factors: np.ndarray) -> np.ndarray:
         """Return factors as float64, raising ValueError unless each is finite and in [0, period)."""
-        arr = np.asarray(factors)
-        if arr.shape[-1:] != (self.num_factors,):
-            raise ValueError(
-                f"factors must have last dimension {self.num_factors} ({', '.join(self.factor_names)}),"
-                f" got shape {arr.shape}"
-            )
-        if arr.dtype.kind not in "iuf":
-            raise ValueError(f"factors must be real numbers, got dtype {arr.dtype}")
-        arr = arr.astype(np.float64)
+        arr = self.factor_array(factors, "iuf", "real numbers").astype(np.float64)
         if not np.all(np.isfinite(arr)):
             raise ValueError(f"factors must be finite, got {arr.tolist()}")
         periods = np.array(self.factor_sizes)

@@ -171,30 +171,18 @@ class LatticeMotion:
         return np.array(snapped, dtype=np.int64)
 
 
-def validate_flatland_params(grid_size: int, step: int, radius: int, frame_size: int, substeps: int = 4) -> None:
-    """Raise ValueError naming the allowed range of any bad FlatLand parameter."""
-    checked = (("grid_size", grid_size), ("step", step), ("radius", radius), ("frame_size", frame_size),
-               ("substeps", substeps))
-    for name, v in checked:
+def validate_disc_geometry(grid_size: int, radius: int, frame_size: int) -> None:
+    """Raise ValueError naming the allowed range of a bad lattice size, disc radius or frame size."""
+    for name, v in (("grid_size", grid_size), ("radius", radius), ("frame_size", frame_size)):
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
             raise ValueError(f"{name} must be an integer, got {v!r}")
     if grid_size < 2:
         raise ValueError(f"grid_size must be >= 2, got {grid_size}")
-    if not 1 <= step < grid_size:
-        raise ValueError(f"step must be in [1, grid_size={grid_size}), got {step}")
-    if substeps < 1:
-        raise ValueError(f"substeps must be >= 1, got {substeps}")
     if radius < 1:
         raise ValueError(f"radius must be >= 1, got {radius}")
     check_frame_size(frame_size)
     if frame_size < grid_size:
         raise ValueError(f"frame_size must be >= grid_size={grid_size}, got {frame_size}")
-    cache = grid_size**2 * frame_size**2
-    if cache > MAX_CACHE_BYTES:
-        raise ValueError(
-            f"grid_size={grid_size} with frame_size={frame_size} needs a {cache / 2**20:.0f} MiB frame cache, "
-            f"more than the {MAX_CACHE_BYTES // 2**20} MiB allowed; use a smaller grid or frame"
-        )
     lo = lattice_origin(grid_size, frame_size)
     hi = lo + grid_size - 1
     max_radius = min(lo, frame_size - hi)
@@ -203,6 +191,24 @@ def validate_flatland_params(grid_size: int, step: int, radius: int, frame_size:
             f"radius {radius} is too large: with frame_size={frame_size} and grid_size={grid_size} "
             f"the disc centres span {lo}..{hi} px, so the disc stays wholly visible only for "
             f"radius <= {max_radius}"
+        )
+
+
+def validate_flatland_params(grid_size: int, step: int, radius: int, frame_size: int, substeps: int = 4) -> None:
+    """Raise ValueError naming the allowed range of any bad FlatLand parameter."""
+    for name, v in (("step", step), ("substeps", substeps)):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+            raise ValueError(f"{name} must be an integer, got {v!r}")
+    validate_disc_geometry(grid_size, radius, frame_size)
+    if not 1 <= step < grid_size:
+        raise ValueError(f"step must be in [1, grid_size={grid_size}), got {step}")
+    if substeps < 1:
+        raise ValueError(f"substeps must be >= 1, got {substeps}")
+    cache = grid_size**2 * frame_size**2
+    if cache > MAX_CACHE_BYTES:
+        raise ValueError(
+            f"grid_size={grid_size} with frame_size={frame_size} needs a {cache / 2**20:.0f} MiB frame cache, "
+            f"more than the {MAX_CACHE_BYTES // 2**20} MiB allowed; use a smaller grid or frame"
         )
 
 

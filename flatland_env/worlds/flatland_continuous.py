@@ -50,10 +50,10 @@ from typing import Any
 import numpy as np
 from gymnasium import spaces
 
-from flatland_env.base import SymmetryWorld, check_frame_size
+from flatland_env.base import SymmetryWorld
 from flatland_env.registration import register_world
 from flatland_env.torus import TorusSpec
-from flatland_env.worlds.flatland import lattice_origin
+from flatland_env.worlds.flatland import lattice_origin, validate_disc_geometry
 
 #: states drawn per numpy pass (each holds a few float64 frames)
 DRAW_CHUNK = 256
@@ -98,7 +98,7 @@ class FlatLandContinuousEnv(SymmetryWorld):
         obs_mode: str = "grey",
         render_mode: str | None = None,
     ) -> None:
-        validate_continuous_params(grid_size, radius, frame_size)
+        validate_disc_geometry(grid_size, radius, frame_size)
         self.grid_size, self.radius = int(grid_size), int(radius)
         self.symmetry = flatland_continuous_spec(self.grid_size)
         self.origin = float(lattice_origin(self.grid_size, frame_size))
@@ -137,27 +137,6 @@ class FlatLandContinuousEnv(SymmetryWorld):
             for name, (dx, dy) in zip(names, ((-px, 0.0), (px, 0.0), (0.0, -px), (0.0, px))):
                 out.append((name, np.array([dx / scale[0], dy / scale[1]], np.float32)))
         return out
-
-
-def validate_continuous_params(grid_size: int, radius: int, frame_size: int) -> None:
-    """Raise ValueError naming the allowed range of any bad FlatLandContinuous parameter."""
-    for name, v in (("grid_size", grid_size), ("radius", radius), ("frame_size", frame_size)):
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
-            raise ValueError(f"{name} must be an integer, got {v!r}")
-    if grid_size < 2:
-        raise ValueError(f"grid_size must be >= 2, got {grid_size}")
-    if radius < 1:
-        raise ValueError(f"radius must be >= 1, got {radius}")
-    check_frame_size(frame_size)
-    if frame_size < grid_size:
-        raise ValueError(f"frame_size must be >= grid_size={grid_size}, got {frame_size}")
-    lo = lattice_origin(grid_size, frame_size)
-    max_radius = min(lo, frame_size - (lo + grid_size - 1))
-    if radius > max_radius:
-        raise ValueError(
-            f"radius {radius} is too large: with frame_size={frame_size} and grid_size={grid_size} the disc "
-            f"centres span [{lo}, {lo + grid_size}) px, so the disc stays visible only for radius <= {max_radius}"
-        )
 
 
 register_world("FlatLandContinuous-v0", FlatLandContinuousEnv)
