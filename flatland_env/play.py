@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-import gymnasium as gym
 import numpy as np
 
+from flatland_env.registration import make_world
 from flatland_env.spec import GroupSpec
 
 ARROWS = {"left": "left", "right": "right", "up": "up", "down": "down"}
@@ -70,7 +70,7 @@ def play(
         raise ValueError(f"scale must be an integer in [1, 32], got {scale!r}")
     if max_frames is not None and max_frames < 1:
         raise ValueError(f"max_frames must be None or >= 1, got {max_frames!r}")
-    env = gym.make(env_id, render_mode="rgb_array")
+    env = make_world(env_id, render_mode="rgb_array")
     spec: GroupSpec = env.unwrapped.symmetry
     moves: list[tuple[str, Any]] = env.unwrapped.hand_actions()
     pygame.init()

@@ -8,6 +8,7 @@ RotatingCube: 1..6 for x+ x- y+ y- z+ z-); R resets, Esc quits.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,17 +33,20 @@ class Args:
     """use SDL's dummy video/audio drivers (no window)"""
 
 
-def main() -> None:
-    args = tyro.cli(Args)
+def main(argv: list[str] | None = None) -> int:
+    args = tyro.cli(Args, args=argv, description=__doc__)
     from flatland_env import play
 
     if args.headless:
         play.headless()
-    import flatland_env  # noqa: F401  (registers the worlds)
-
-    result = play.play(args.env, args.scale, args.seed, args.max_frames, args.keys, args.screenshot)
+    try:
+        result = play.play(args.env, args.scale, args.seed, args.max_frames, args.keys, args.screenshot)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     print(f"steps={result.steps} resets={result.resets} factors={result.factors} last={result.last_action}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

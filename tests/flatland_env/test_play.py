@@ -40,6 +40,16 @@ def test_bad_play_input():
         play(keys="blorp", max_frames=1)
     with pytest.raises(ValueError, match="scale must be"):
         play(scale=0)
+    with pytest.raises(ValueError, match="not a symmetry world"):
+        play("CartPole-v1", max_frames=1)
+
+
+def test_cli_refuses_a_world_without_a_symmetry_spec():
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "play.py"), "--headless", "--env", "CartPole-v1"],
+        capture_output=True, text=True, timeout=60, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert out.returncode == 2 and "not a symmetry world" in out.stderr and "Traceback" not in out.stderr
 
 
 def test_cli_runs_headless():
