@@ -36,6 +36,8 @@ class Args:
     """where checkpoints and TensorBoard events go"""
     readme: str = "README.md"
     """the README whose tables are regenerated"""
+    runs: str = ""
+    """only the runs whose name matches this glob, e.g. "forward-paper_*" (default: all)"""
     threads: int = 0
     """CPU threads of torch (0: torch's default)"""
     progress: bool = True
@@ -52,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     for name in names:
         run_experiment(EXPERIMENTS[name], args.seeds or None, args.results_root, args.work_root, args.threads,
-                       args.progress)
+                       args.progress, only=args.runs)
     update_readme(args.readme, readme_sections(args.results_root))
     for path in save_figures(EXPERIMENTS, args.results_root):
         print(f"figure: {path}")

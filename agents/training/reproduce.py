@@ -69,13 +69,18 @@ def run_experiment(
     threads: int = 0,
     progress: bool = True,
     log: Callable[[str], None] = print,
+    only: str = "",
 ) -> dict[str, dict]:
-    """Train every run of the experiment that has no kept result yet; return all the records."""
+    """Train every run of the experiment that has no kept result yet (only those matching the glob ``only``)."""
+    from fnmatch import fnmatch
+
     from agents.training.run import set_threads
 
     set_threads(threads)
     records = {}
     for plan in experiment.runs(seeds):
+        if only and not fnmatch(plan.name, only):
+            continue
         kept = Path(results_root) / experiment.name / plan.name
         if (kept / METRICS_NAME).is_file():
             log(f"{experiment.name}/{plan.name}: kept result, skipped")
