@@ -22,8 +22,8 @@ from agents.training.run import DEFAULT_TOTAL_STEPS
 MAIN_SEEDS = (100, 101, 102, 103, 104)
 CLAIM_SEEDS = (100, 101, 102)
 
-#: the baselines' budget: the paper's batch of 128 for 4,000 updates (512,000 pairs, more than RGrVAE needs)
-BASELINE_STEPS = 4000
+#: the baselines' budget: the paper's batch of 128 for 2,000 updates, 256,000 pairs: RGrVAE's budget of 250,000
+BASELINE_STEPS = 2000
 #: the paper's hyperparameters for the baselines: constant learning rates (no decay), batch 128
 PAPER_VAE = {"batch_size": 128, "lr_decay_steps": 0}
 PAPER_FORWARD = {"gamma": 10.0, "angle_lr": 0.1, "lr_decay_steps": 0, "batch_size": 128}
