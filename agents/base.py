@@ -156,6 +156,10 @@ class BaseAgent:
         self.device = resolve_device(self.config.device)
         self.precision = choose_precision(self.config.precision, self.device)
         self.num_steps = 0
+        #: why the last ``learn`` stopped before its budget (None: it used the budget or was interrupted)
+        self.stop_reason: str | None = None
+        #: (update, label-free equivariance error) of every check of the stopping rule so far
+        self.self_checks: list[tuple[int, float]] = []
         self.generator = torch.Generator(device=self.device).manual_seed(self.config.seed)
         self.np_rng = np.random.default_rng(self.config.seed)
         self.source = self._make_source(source)
@@ -281,6 +285,7 @@ class BaseAgent:
         if isinstance(total_steps, bool) or not isinstance(total_steps, (int, np.integer)) or total_steps < 0:
             raise ValueError(f"total_steps must be an integer >= 0, got {total_steps!r}")
         cb = as_callback(callback)
+        self.stop_reason = None
         mode = self.source.config.prefetch
         self.source.prefetch(mode == "on" or (mode == "auto" and self.device.type == "cuda"))
         cb.on_training_start(self, int(total_steps))
@@ -303,11 +308,26 @@ class BaseAgent:
                     raise RuntimeError(f"a callback changed the agent's weights at update {self.num_steps}")
                 if not keep_going:
                     break
+                reason = self.stop_check()
+                if reason is not None:
+                    self.stop_reason = reason
+                    break
         finally:
             if bar is not None:
                 bar.close()
             cb.on_training_end(self)
         return self
+
+    def stop_check(self) -> str | None:
+        """Hook, called after every update: a reason to stop training now, or None (the base agent never stops)."""
+        return None
+
+    def _extra_state(self) -> dict[str, Any]:
+        """Hook: JSON-able state beyond weights and generators that a checkpoint keeps (e.g. the stopping rule's)."""
+        return {}
+
+    def _load_extra_state(self, state: dict[str, Any]) -> None:
+        """Hook: restore what :meth:`_extra_state` saved."""
 
     def progress_stats(self, stats: dict[str, float]) -> dict[str, str]:
         """What the progress bar shows."""
@@ -347,6 +367,7 @@ class BaseAgent:
                 "optimizer": self.optimizer.state_dict(),
                 "torch_rng": self.generator.get_state(),
                 "numpy_rng": json.dumps(self.np_rng.bit_generator.state),
+                "agent_state": json.dumps(self._extra_state()),
                 "source": {
                     "config": json.dumps(dataclasses.asdict(self.source.config)),
                     "seed": self.source.seed,
@@ -382,6 +403,7 @@ class BaseAgent:
             agent.num_steps = steps
             agent.generator.set_state(payload["torch_rng"])
             agent.np_rng.bit_generator.state = json.loads(payload["numpy_rng"])
+            agent._load_extra_state(json.loads(payload.get("agent_state", "{}")))
         except (KeyError, TypeError, ValueError, RuntimeError) as e:
             if isinstance(e, CheckpointError):
                 raise

@@ -13,8 +13,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from agents.base import AgentConfig, BaseAgent, check_lr, check_number
-from flatland_env.pairs import PairBatch
+from agents.base import AgentConfig, BaseAgent, check_lr, check_number, check_positive_int
+from agents.stopping import plateau_reached, relative_prediction_error
+from flatland_env.pairs import PairBatch, make_pair_source, split_labels
 from vae.groups import SYMBOLS, GroupRepresentation
 from vae.model import VAEOutput, vae_loss
 from vae.preprocess import obs_to_tensor, tensor_to_frames
@@ -43,11 +44,26 @@ class LatentActionConfig(AgentConfig):
     """group structure per latent plane: c+, c-, c (rotations), free (2x2 block), id, ref"""
     change_of_basis: bool = False
     """learn a change of basis C: rho' = C^-1 rho C"""
+    stop_error: float = 0.0
+    """stop early once the agent's own, label-free equivariance error is at most this and has stopped falling
+    (0: never; --total-steps is then the only stop; docs/method.md, "Stopping")"""
+    stop_check_every: int = 250
+    """updates between two measurements of the label-free equivariance error"""
+    stop_patience: int = 3
+    """checks in a row that must not beat the best earlier one by more than stop_min_improvement"""
+    stop_min_improvement: float = 0.1
+    """relative improvement that still counts as falling"""
+    stop_probe_pairs: int = 512
+    """pairs the agent collects once, for itself, to measure its equivariance error on"""
 
     def __post_init__(self) -> None:
         super().__post_init__()
         check_number("gamma", self.gamma)
         check_lr("angle_lr", self.angle_lr)
+        check_number("stop_error", self.stop_error)
+        check_number("stop_min_improvement", self.stop_min_improvement, 0.0, 0.99)
+        for name in ("stop_check_every", "stop_patience", "stop_probe_pairs"):
+            check_positive_int(name, getattr(self, name))
         self.structure = tuple(self.structure)
         bad = [s for s in self.structure if s not in SYMBOLS]
         if not self.structure or bad:
@@ -97,6 +113,53 @@ class LatentActionAgent(BaseAgent):
         shown = super().progress_stats(stats)
         shown["angles"] = " ".join(f"{a:+.3f}" for a in self.rho.angles.detach().cpu().tolist())
         return shown
+
+    # -- the label-free stopping rule (agents/stopping.py) -------------------------------------
+    def _self_check_pairs(self) -> PairBatch:
+        """The agent's own probe pairs: drawn once from a copy of its pair source with a seed of its own.
+
+        Its labels are dropped here, before anything looks at the pairs; the training stream is untouched.
+        """
+        if getattr(self, "_probe", None) is None:
+            seed = (self.config.seed * 7919 + 104_729) % 2**31
+            source = make_pair_source(self.source.config, seed=seed, noise_seed=seed + 1)
+            try:
+                self._probe, _ = split_labels(source.next_batch(self.config.stop_probe_pairs))
+            finally:
+                source.close()
+        return self._probe
+
+    @torch.no_grad()
+    def self_predicted_latents(self, obs: np.ndarray, next_obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """rho(a^) mu(obs) with the agent's own inferred latent actions a^, and mu(next_obs); no labels."""
+        z1, z2 = self.encode(obs), self.encode(next_obs)
+        a = self.infer_actions(obs, next_obs)
+        return np.einsum("bij,bj->bi", self.action_representations()[a], z1), z2
+
+    def self_equivariance_error(self, pairs: PairBatch | None = None) -> float:
+        """Relative equivariance error with the agent's own inferred actions (default: its probe pairs)."""
+        pairs = self._self_check_pairs() if pairs is None else pairs
+        predicted, target = self.self_predicted_latents(pairs.obs, pairs.next_obs)
+        return relative_prediction_error(predicted, target, self.encode(pairs.obs))
+
+    def stop_check(self) -> str | None:
+        c = self.config
+        if c.stop_error <= 0 or self.num_steps % c.stop_check_every:
+            return None
+        error = self.self_equivariance_error()
+        self.self_checks.append((self.num_steps, error))
+        if plateau_reached([e for _, e in self.self_checks], c.stop_error, c.stop_patience, c.stop_min_improvement):
+            return (
+                f"label-free equivariance error {error:.4f} <= {c.stop_error:g} and no better by "
+                f"{c.stop_min_improvement:.0%} over the last {c.stop_patience} checks"
+            )
+        return None
+
+    def _extra_state(self) -> dict[str, Any]:
+        return {"self_checks": [[int(s), float(e)] for s, e in self.self_checks]}
+
+    def _load_extra_state(self, state: dict[str, Any]) -> None:
+        self.self_checks = [(int(s), float(e)) for s, e in state.get("self_checks", [])]
 
     @property
     def num_latent_actions(self) -> int:

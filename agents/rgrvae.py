@@ -31,8 +31,11 @@ class RGrVAEConfig(LatentActionConfig):
     angle_lr: float = 1e-3
     """learning rate of the representation angles (the paper's 0.1 collapses the angles to 0 before the
     policy can tell actions apart, docs/method.md)"""
-    lr_decay_steps: int = 7000
-    """cosine-decay every learning rate to lr_final_frac of its value over this many updates (0: constant)"""
+    batch_size: int = 32
+    """pairs per update (32 learns FlatLand from fewer pairs than the paper's 128, docs/method.md)"""
+    stop_error: float = 0.01
+    """stop early once the agent's own, label-free equivariance error is at most this and has stopped falling
+    (0: never; --total-steps is then the only stop; docs/method.md, "Stopping")"""
     policy_lr: float = 1e-3
     """learning rate of the policy"""
     entropy_weight: float = 0.01
@@ -108,6 +111,27 @@ class RGrVAE(LatentActionAgent):
             "reward": torch.stack(rewards).mean(),
             "entropy": entropy.detach(),
         }
+
+    @torch.no_grad()
+    def self_predicted_latents(self, obs: np.ndarray, next_obs: np.ndarray, batch_size: int = 512):
+        """rho(a^_N) ... rho(a^_1) mu(obs) with the policy's argmax actions, as in training; and mu(next_obs).
+
+        Label-free: the latent actions are the policy's own (the stopping rule's measurement).
+        """
+        self.modules().eval()
+        predicted, targets = [], []
+        for i in range(0, len(obs), batch_size):
+            x1 = obs_to_tensor(obs[i : i + batch_size], self.device)
+            x2 = obs_to_tensor(next_obs[i : i + batch_size], self.device)
+            z = self.vae.encode(x1)[0].float()
+            frame = x1
+            for t in range(self.config.action_steps):
+                if t > 0:
+                    frame = torch.sigmoid(self.vae.decode(z).float())
+                z = self.rho(z, self.policy(frame, x2).argmax(-1))
+            predicted.append(z.cpu())
+            targets.append(self.vae.encode(x2)[0].float().cpu())
+        return torch.cat(predicted).numpy(), torch.cat(targets).numpy()
 
     @torch.no_grad()
     def infer_actions(self, obs: np.ndarray, next_obs: np.ndarray, batch_size: int = 512) -> np.ndarray:

@@ -27,8 +27,9 @@ BASELINE_STEPS = 2000
 #: the paper's hyperparameters for the baselines: constant learning rates (no decay), batch 128
 PAPER_VAE = {"batch_size": 128, "lr_decay_steps": 0}
 PAPER_FORWARD = {"gamma": 10.0, "angle_lr": 0.1, "lr_decay_steps": 0, "batch_size": 128}
-#: ForwardVAE with RGrVAE's tuned schedule (everything but the policy)
-TUNED_FORWARD_KEYS = ("gamma", "angle_lr", "lr_decay_steps", "lr_final_frac")
+#: ForwardVAE with RGrVAE's tuned schedule and stopping rule (everything but the policy)
+TUNED_FORWARD_KEYS = ("gamma", "angle_lr", "lr_decay_steps", "lr_final_frac", "batch_size", "stop_error",
+                      "stop_check_every", "stop_patience", "stop_min_improvement", "stop_probe_pairs")
 
 #: wider middle convolutions for noisy frames, as the paper used
 NOISY_CHANNELS = (32, 64, 64, 32)

@@ -24,7 +24,7 @@ from typing import Any, Callable
 from agents.base import agent_class
 from agents.training.evaluation import METRICS_NAME, evaluate_agent
 from agents.training.files import prepare_dir, write_json
-from agents.training.run import RUN_NAME, RunConfig, train
+from agents.training.run import DEFAULT_TOTAL_STEPS, RUN_NAME, RunConfig, train
 from flatland_env.pairs import PairSourceConfig
 
 #: where a run asked to be measured on noisy frames keeps that record
@@ -40,7 +40,7 @@ class RunPlan:
     seed: int
     agent: dict[str, Any] = field(default_factory=dict)
     data: dict[str, Any] = field(default_factory=dict)
-    total_steps: int = 7000
+    total_steps: int = DEFAULT_TOTAL_STEPS
     #: also evaluate on frames with this kind of visual noise (written to metrics_noisy.json)
     eval_noise: str = ""
     eval_samples: int = 1000

@@ -38,8 +38,8 @@ from agents.training.evaluation import METRICS_NAME, evaluate_agent, headline
 from agents.training.files import prepare_dir, write_json
 from flatland_env.pairs import PairSourceConfig
 
-#: updates of a run with no flags
-DEFAULT_TOTAL_STEPS = 7000
+#: updates of a run with no flags: a cap (RGrVAE usually stops earlier), 7,800 x 32 = 249,600 pairs
+DEFAULT_TOTAL_STEPS = 7800
 
 CHECKPOINT_NAME = "checkpoint.pt"
 RUN_NAME = "run.json"
