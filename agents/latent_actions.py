@@ -51,7 +51,7 @@ class LatentActionConfig(AgentConfig):
     """updates between two measurements of the label-free equivariance error"""
     stop_patience: int = 3
     """checks in a row that must not beat the best earlier one by more than stop_min_improvement"""
-    stop_min_improvement: float = 0.1
+    stop_min_improvement: float = 0.2
     """relative improvement that still counts as falling"""
     stop_probe_pairs: int = 512
     """pairs the agent collects once, for itself, to measure its equivariance error on"""

@@ -33,7 +33,7 @@ class RGrVAEConfig(LatentActionConfig):
     policy can tell actions apart, docs/method.md)"""
     batch_size: int = 32
     """pairs per update (32 learns FlatLand from fewer pairs than the paper's 128, docs/method.md)"""
-    stop_error: float = 0.01
+    stop_error: float = 0.015
     """stop early once the agent's own, label-free equivariance error is at most this and has stopped falling
     (0: never; --total-steps is then the only stop; docs/method.md, "Stopping")"""
     policy_lr: float = 1e-3

@@ -35,8 +35,8 @@ class Args:
     """precisions to time"""
     env_id: str = "FlatLand-v0"
     """world producing the pairs"""
-    batch_size: int = 128
-    """pairs per update"""
+    batch_size: int = 0
+    """pairs per update (0: each model's default, what its main job uses)"""
     updates: int = 30
     """timed updates per model and precision"""
     warmup: int = 5
@@ -61,6 +61,8 @@ def main(argv: list[str] | None = None) -> int:
         bad = [p for p in args.precisions if p not in ("fp32", "bf16")]
         if bad:
             raise ValueError(f"precisions must be fp32 or bf16, got {bad}")
+        if args.batch_size < 0:
+            raise ValueError(f"batch_size must be >= 0 (0: each model's default), got {args.batch_size}")
         device = resolve_device(args.device)
         data = PairSourceConfig(env_id=args.env_id)
     except ValueError as e:
@@ -69,24 +71,27 @@ def main(argv: list[str] | None = None) -> int:
     auto = choose_precision("auto", device)
     peak = matmul_peak_gflops(device=device)
     hardware = describe_hardware(device)
-    print(f"{args.env_id}, batch {args.batch_size}, {hardware}; precision auto -> {auto}; "
+    print(f"{args.env_id}, {hardware}; precision auto -> {auto}; "
           f"fp32 matmul peak {peak:.0f} GFLOP/s; {args.updates} updates after {args.warmup} warm-up")
-    print(f"{'model':8s} {'precision':9s} {'pairs/s':>8s} {'MFLOP/pair':>11s} {'GFLOP/s':>8s} {'of peak':>8s}")
+    print(f"{'model':8s} {'precision':9s} {'batch':>5s} {'pairs/s':>8s} {'MFLOP/pair':>11s} {'GFLOP/s':>8s} "
+          f"{'of peak':>8s}")
     rows = []
     for model in models:
         for precision in args.precisions:
-            agent = agent_class(model)(data, batch_size=args.batch_size, precision=precision, device=args.device)
+            batch = {"batch_size": args.batch_size} if args.batch_size else {}
+            agent = agent_class(model)(data, precision=precision, device=args.device, **batch)
             rate = measure_throughput(agent, args.updates, args.warmup)
             flops = flops_per_pair(agent)
             achieved = rate * flops / 1e9
-            print(f"{model:8s} {precision:9s} {rate:8.0f} {flops / 1e6:11.1f} {achieved:8.1f} "
-                  f"{achieved / peak:8.0%}", flush=True)
-            rows.append({"model": model, "precision": precision, "pairs_per_second": rate,
+            print(f"{model:8s} {precision:9s} {agent.config.batch_size:5d} {rate:8.0f} {flops / 1e6:11.1f} "
+                  f"{achieved:8.1f} {achieved / peak:8.0%}", flush=True)
+            rows.append({"model": model, "precision": precision, "batch_size": agent.config.batch_size,
+                         "pairs_per_second": rate,
                          "mflop_per_pair": flops / 1e6, "gflops": achieved, "share_of_peak": achieved / peak})
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         write_json(args.out, {"hardware": hardware, "torch": torch.__version__, "env_id": args.env_id,
-                              "batch_size": args.batch_size, "updates": args.updates, "warmup": args.warmup,
+                              "updates": args.updates, "warmup": args.warmup,
                               "peak_gflops": peak, "auto_precision": auto, "rows": rows})
         print(f"kept: {args.out}")
     return 0

@@ -31,6 +31,12 @@ class Args:
     """sample size of the labelled criteria at each check"""
     threads: int = 0
     """torch CPU threads (0: torch's default)"""
+    precision: str = "auto"
+    """auto, fp32 or bf16"""
+    lr_decay_steps: int = -1
+    """cosine-decay the learning rates over this many updates (-1: RGrVAE's default, 0: constant)"""
+    tag: str = ""
+    """suffix of the output file name, for variants"""
 
 
 def trace(seed: int, args: Args) -> dict:
@@ -40,7 +46,9 @@ def trace(seed: int, args: Args) -> dict:
     from agents.training.evaluation import acceptance
     from vae.metrics.suite import evaluate
 
-    agent = RGrVAE("FlatLand-v0", seed=seed, stop_error=0.0)  # measure the rule without applying it
+    variant = {"lr_decay_steps": args.lr_decay_steps} if args.lr_decay_steps >= 0 else {}
+    # measure the rule without applying it
+    agent = RGrVAE("FlatLand-v0", seed=seed, stop_error=0.0, precision=args.precision, **variant)
     rule = RGrVAE.Config()  # the default rule's settings
     rows: list[dict] = []
     started = time.perf_counter()
@@ -99,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     for seed in args.seeds:
         record = trace(seed, args)
         Path(args.out_dir).mkdir(parents=True, exist_ok=True)
-        write_json(Path(args.out_dir) / f"stopping_s{seed}.json", record)
+        write_json(Path(args.out_dir) / f"stopping_s{seed}{args.tag}.json", record)
         print(f"seed {seed}: first pass at {record['first_pass_pairs']} pairs; rule stops at "
               f"{record['rule_stop_pairs']} pairs (passed there: {record['passed_at_rule_stop']})")
     return 0

@@ -18,15 +18,15 @@ def _load(results_root: str | Path, name: str) -> dict[str, Any] | None:
 def train_section(record: dict[str, Any]) -> str:
     lines = [
         f"Measured on {record['hardware']} (torch {record['torch']}), {record['env_id']}, "
-        f"batch {record['batch_size']}, {record['updates']} timed updates after {record['warmup']} warm-up; "
+        f"each model at its default batch, {record['updates']} timed updates after {record['warmup']} warm-up; "
         f"float32 matrix-product peak {record['peak_gflops']:.0f} GFLOP/s; "
         f"`--precision auto` picks **{record['auto_precision']}** here.",
         "",
-        "| model | precision | pairs/s | MFLOP per pair | GFLOP/s | share of the fp32 peak |",
-        "|---|---|---|---|---|---|",
+        "| model | precision | batch | pairs/s | MFLOP per pair | GFLOP/s | share of the fp32 peak |",
+        "|---|---|---|---|---|---|---|",
     ]
     for row in record["rows"]:
-        lines.append(f"| {row['model']} | {row['precision']} | {row['pairs_per_second']:,.0f} | "
+        lines.append(f"| {row['model']} | {row['precision']} | {row['batch_size']} | {row['pairs_per_second']:,.0f} | "
                      f"{row['mflop_per_pair']:.1f} | {row['gflops']:.1f} | {row['share_of_peak']:.0%} |")
     return "\n".join(lines)
 
