@@ -37,6 +37,8 @@ class Args:
     """cosine-decay the learning rates over this many updates (-1: RGrVAE's default, 0: constant)"""
     tag: str = ""
     """suffix of the output file name, for variants"""
+    replay: list[Path] = field(default_factory=list)
+    """kept traces to replay with the current default rule instead of training (prints where it stops)"""
 
 
 def trace(seed: int, args: Args) -> dict:
@@ -93,8 +95,29 @@ def trace(seed: int, args: Args) -> dict:
     }
 
 
+def replay(path: Path) -> str:
+    """Where RGrVAE's current default rule stops on a kept trace, and whether the criteria held there."""
+    import json
+
+    from agents.rgrvae import RGrVAE
+    from agents.stopping import plateau_reached
+
+    rule = RGrVAE.Config()
+    errors = []
+    for check in json.loads(Path(path).read_text())["checks"]:
+        errors.append(check["self_error"])
+        if plateau_reached(errors, rule.stop_error, rule.stop_patience, rule.stop_min_improvement):
+            return (f"{path}: the default rule stops at {check['pairs_seen']} pairs; criteria met there: "
+                    f"{check['passed']} (equivariance error {check['equivariance_error']:.4f})")
+    return f"{path}: the default rule does not stop within the trace"
+
+
 def main(argv: list[str] | None = None) -> int:
     args = tyro.cli(Args, args=argv, description=__doc__)
+    if args.replay:
+        for path in args.replay:
+            print(replay(path))
+        return 0
     if any(s >= 100 for s in args.seeds):
         print("error: seeds 100 and up are held out for reporting; trace tuning seeds only", file=sys.stderr)
         return 2
