@@ -1,0 +1,103 @@
+"""Planning with latent actions: exact on a known torus encoder, refused where it cannot work, runs on tiny agents."""
+
+import math
+
+import numpy as np
+import pytest
+from agent_helpers import tiny_agent
+
+import flatland_env  # noqa: F401
+from agents import ForwardVAE
+from agents.planning import CannotPlanError, LatentPlanner
+from flatland_env.oracle import CyclicOracle
+from flatland_env.registration import make_world
+
+N = 33
+
+
+class TorusAgent(ForwardVAE):
+    """A ForwardVAE whose encoder is FlatLand's exact torus embedding: angle 2*pi*k*index/33 on each plane.
+
+    The disc's lattice index is read off the frame (its centroid), so the agent knows nothing the
+    frames do not show; ``k`` picks which faithful representation it holds, ``mix`` entangles the planes.
+    """
+
+    k = 1
+    mix = 0.0
+
+    def encode(self, obs, batch_size=512):
+        frames = np.asarray(obs)[..., 0] > 0
+        rows, cols = np.arange(frames.shape[1]), np.arange(frames.shape[2])
+        cy = (frames.sum(2) * rows).sum(1) / frames.sum((1, 2))
+        cx = (frames.sum(1) * cols).sum(1) / frames.sum((1, 2))
+        ix, iy = np.rint(cx - 15.5), np.rint(cy - 15.5)  # the aliased disc's centroid is half a pixel up-left
+        ax = 2 * np.pi * self.k * ix / N + self.mix * iy
+        ay = 2 * np.pi * self.k * iy / N
+        return np.stack([np.cos(ax), np.sin(ax), np.cos(ay), np.sin(ay)], 1).astype(np.float32)
+
+
+def torus_agent(k=1, mix=0.0, angle_error=0.0, env_kwargs=None):
+    agent = tiny_agent("forward", data=dict(env_kwargs=env_kwargs or {}))
+    agent.__class__ = type("Torus", (TorusAgent,), {"k": k, "mix": mix})
+    theta = 2 * math.pi * k * 5 / N + angle_error  # learned angles a little off: calibration corrects them
+    agent.rho.angles.data[:] = agent.rho.angles.new_tensor([-theta, theta, -theta, theta])
+    return agent
+
+
+@pytest.mark.parametrize("k, angle_error", [(1, 0.0), (1, 0.05), (4, -0.03)])
+def test_plans_on_an_exact_torus_encoder_are_shortest_and_reach_the_goal(k, angle_error):
+    agent = torus_agent(k, angle_error=angle_error)
+    planner = agent.planner()
+    assert [link.latent_action for link in planner.links] == [0, 1, 2, 3]  # left right up down, as rho ordered them
+    assert [link.order for link in planner.links] == [N] * 4 and planner.env_steps == 256 + 4 * N
+    assert [link.units for link in planner.links] == [(-5 * k) % N, 5 * k % N, (-5 * k) % N, 5 * k % N]
+    env, oracle = make_world("FlatLand-v0"), CyclicOracle(agent.spec)
+    rng = np.random.default_rng(0)
+    starts, goals = rng.integers(0, N, (200, 2)), rng.integers(0, N, (200, 2))
+    world = env.unwrapped
+    plans = planner.plan_batch(world.render_states(starts), world.render_states(goals))
+    assert [len(p) for p in plans] == list(oracle.distance(starts, goals))
+    for start, goal, plan in list(zip(starts, goals, plans))[:50]:
+        env.reset(options={"factors": start})
+        for a in plan:
+            env.step(a)
+        np.testing.assert_array_equal(world.factors, goal)
+    frame = world.render_states(starts[:1])[0]
+    assert agent.plan(frame, frame) == []
+    assert agent.planner() is planner  # cached until the agent trains further
+
+
+def test_planning_is_refused_with_a_reason():
+    with pytest.raises(CannotPlanError, match="no latent actions"):
+        tiny_agent("vae").plan(np.zeros((64, 64, 1), np.uint8), np.zeros((64, 64, 1), np.uint8))
+    with pytest.raises(CannotPlanError, match="not disentangled enough"):
+        torus_agent(mix=0.5).planner()
+    with pytest.raises(CannotPlanError, match="not a product of cyclic groups"):
+        tiny_agent("rgrvae", data=dict(env_id="RotatingCube-v0")).planner()
+    with pytest.raises(CannotPlanError, match="not a rotation"):
+        tiny_agent("rgrvae", structure=("free",)).planner()
+
+
+def test_bad_planning_input():
+    agent = torus_agent()
+    frame = np.zeros((64, 64, 1), np.uint8)
+    with pytest.raises(ValueError, match="one uint8 frame of shape"):
+        agent.plan(frame[None], frame)
+    with pytest.raises(ValueError, match="one uint8 frame of shape"):
+        agent.plan(frame.astype(np.float32), frame)
+    with pytest.raises(ValueError, match="link_steps"):
+        LatentPlanner.build(agent, link_steps=0)
+    with pytest.raises(ValueError, match="both have shape"):
+        agent.planner().plan_batch(frame[None], frame[None, :32])
+
+
+def test_a_tiny_trained_agent_links_and_plans_or_says_why_not():
+    agent = tiny_agent("rgrvae").learn(10, progress_bar=False)
+    world = make_world("FlatLand-v0").unwrapped
+    start, goal = world.render_states(np.array([[0, 0], [10, 3]]))
+    try:
+        plan = agent.plan(start, goal)
+    except CannotPlanError as e:
+        assert "plane" in str(e) or "rotation" in str(e)
+    else:
+        assert all(isinstance(a, int) and 0 <= a < 4 for a in plan) and len(plan) <= 2 * N
