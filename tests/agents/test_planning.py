@@ -1,5 +1,6 @@
 """Planning with latent actions: exact on a known torus encoder, refused where it cannot work, runs on tiny agents."""
 
+import json
 import math
 
 import numpy as np
@@ -101,3 +102,24 @@ def test_a_tiny_trained_agent_links_and_plans_or_says_why_not():
         assert "plane" in str(e) or "rotation" in str(e)
     else:
         assert all(isinstance(a, int) and 0 <= a < 4 for a in plan) and len(plan) <= 2 * N
+
+
+def test_reaching_goals_with_plans_random_actions_and_the_oracle(tmp_path, load_script):
+    from agents.training.reaching import evaluate_reaching
+
+    record = evaluate_reaching(torus_agent(), episodes=30, seed=1, horizon=40)
+    assert record["agent"]["success_rate"] == 1.0 and record["agent"]["excess_length_pct"] == 0.0
+    assert record["oracle"]["success_rate"] == 1.0
+    assert record["agent"]["mean_plan_length"] == record["oracle"]["mean_length"] > 5
+    assert record["random"]["success_rate"] < 0.5  # 40 random steps rarely hit one state of 1,089
+    agent = tiny_agent("vae")
+    path = tmp_path / "vae.pt"
+    agent.save(path)
+    out = tmp_path / "acting" / "vae.json"
+    assert load_script("reach_goal").main([str(path), "--episodes", "5", "--out", str(out)]) == 0
+    saved = json.loads(out.read_text())
+    assert saved["agent"] == {"can_plan": False, "reason": saved["agent"]["reason"]}
+    assert "no latent actions" in saved["agent"]["reason"] and saved["oracle"]["success_rate"] == 1.0
+    assert load_script("reach_goal").main([str(tmp_path / "missing.pt")]) == 2
+    with pytest.raises(ValueError, match="episodes"):
+        evaluate_reaching(agent, episodes=0)
