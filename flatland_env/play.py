@@ -126,7 +126,7 @@ def play(
             companion.reset(obs, info)
         side = env.render().shape[0] * scale
         column = side // 2 if companion is not None else 0
-        rows = len(moves) + len(extra) + spec.num_factors + 12 + (12 if companion is not None else 0)
+        rows = len(moves) + len(extra) + spec.num_factors + 12 + (16 if companion is not None else 0)
         screen = pygame.display.set_mode((side + column + PANEL_WIDTH, max(side, LINE * rows)))
         pygame.display.set_caption(f"{env_id} - play by hand")
         font = pygame.font.Font(None, FONT_SIZE)

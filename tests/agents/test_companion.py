@@ -81,7 +81,7 @@ def test_cli_screenshot_beside_the_agent(tmp_path):
     )
     assert out.returncode == 0, out.stderr
     side = 64 * 4
-    rows = 4 + 2 + 12 + 12  # hand actions, factors, the fixed rows, the agent's rows
+    rows = 4 + 2 + 12 + 16  # hand actions, factors, the fixed rows, room for the agent's rows
     assert iio.imread(shot).shape[:2] == (max(side, LINE * rows), side + side // 2 + PANEL_WIDTH)
     bad = subprocess.run(
         [sys.executable, str(REPO / "scripts" / "play.py"), "--headless", "--goal"],

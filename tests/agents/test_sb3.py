@@ -46,7 +46,7 @@ def test_frozen_encoder_gets_no_gradient_and_fine_tuned_one_does(checkpoint):
     assert not frozen(batch).requires_grad
 
 
-def test_ppo_learns_on_the_goal_task_from_the_features(checkpoint):
+def test_ppo_trains_on_the_goal_task_with_the_frozen_features(checkpoint):
     model = PPO("MultiInputPolicy", "FlatLandGoal-v0", n_steps=64, batch_size=32, n_epochs=1, seed=0, device="cpu",
                 policy_kwargs=dict(features_extractor_class=EncoderFeatures,
                                    features_extractor_kwargs=dict(checkpoint=str(checkpoint))))
