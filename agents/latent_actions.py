@@ -8,7 +8,7 @@ the change of basis); each agent's Config only overrides a default where it has 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -18,6 +18,9 @@ from flatland_env.pairs import PairBatch
 from vae.groups import SYMBOLS, GroupRepresentation
 from vae.model import VAEOutput, vae_loss
 from vae.preprocess import obs_to_tensor, tensor_to_frames
+
+if TYPE_CHECKING:
+    from agents.planning import LatentPlanner
 
 
 @dataclass
@@ -116,7 +119,7 @@ class LatentActionAgent(BaseAgent):
         c = self.rho.change_of_basis
         return np.eye(self.config.latent_size, dtype=np.float32) if c is None else c.detach().float().cpu().numpy()
 
-    def planner(self, link_steps: int = 256, seed: int = 0):
+    def planner(self, link_steps: int = 256, seed: int = 0) -> "LatentPlanner":
         """The agent's :class:`~agents.planning.LatentPlanner`: env actions linked to latent actions and calibrated
         from ``link_steps`` + one cycle per env action of its own env steps; rebuilt after further training."""
         from agents.planning import LatentPlanner

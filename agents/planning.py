@@ -105,7 +105,8 @@ class LatentPlanner:
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
             raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
         check_plannable(agent)
-        env = make_world(agent.source.env_id, **agent.source.config.env_kwargs)
+        env = make_world(agent.source.env_id, max_episode_steps=max(int(link_steps), MAX_CYCLE) + 1,
+                         **agent.source.config.env_kwargs)
         try:
             rng = np.random.default_rng(seed)
             latent, env_actions = link_pairs(agent, env, int(link_steps), rng)
