@@ -119,14 +119,14 @@ class LatentActionAgent(BaseAgent):
         c = self.rho.change_of_basis
         return np.eye(self.config.latent_size, dtype=np.float32) if c is None else c.detach().float().cpu().numpy()
 
-    def planner(self, link_steps: int = 256, seed: int = 0) -> "LatentPlanner":
+    def planner(self, link_steps: int = 256, seed: int = 0, method: str = "cycle") -> "LatentPlanner":
         """The agent's :class:`~agents.planning.LatentPlanner`: env actions linked to latent actions and calibrated
         from ``link_steps`` + one cycle per env action of its own env steps; rebuilt after further training."""
         from agents.planning import LatentPlanner
 
-        key = (self.num_steps, link_steps, seed)
+        key = (self.num_steps, link_steps, seed, method)
         if getattr(self, "_planner_key", None) != key:
-            self._planner = LatentPlanner.build(self, link_steps, seed)
+            self._planner = LatentPlanner.build(self, link_steps, seed, method)
             self._planner_key = key
         return self._planner
 

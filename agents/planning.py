@@ -15,11 +15,17 @@ action it took:
    frame comes back (the cycle's order n: 33 on FlatLand, so at most 4 * 33 more env steps
    there), encodes the walk and measures the action's mean per-step rotation of its plane:
    k units of 2*pi/n. It refuses to plan if the action also turns another plane.
-3. **Plan.** For a start and a goal frame, each plane's angle difference between z(obs) and
-   z(goal), divided by the unit 2*pi/n and rounded, is an offset m in Z_n; a breadth-first
-   table over Z_n, built once with each linked action's k as a generator, gives a shortest
-   word reaching m (so the shorter way round the cycle). The plan is the planes' words, one
-   after the other: on a product of cyclic groups they commute.
+   The walk also visits every position of the cycle: the agent keeps the angle at which it
+   saw each one (position j*k mod n after j steps), averaged over the plane's actions.
+3. **Plan.** For a start and a goal frame, each plane's angle of z(obs) and of z(goal) gives a
+   position in Z_n, and the goal's offset m is their difference. ``method="cycle"`` (the
+   default) takes the position whose calibrated angle is nearest; ``"arithmetic"`` divides
+   the angle difference by the unit 2*pi/n and rounds, which assumes the latent circle is
+   evenly spaced (a learned one is not quite: at FlatLand's wrap-around edges the angles are
+   off by up to a quarter radian, more than half a unit). A breadth-first table over Z_n,
+   built once with each linked action's k as a generator, gives a shortest word reaching m
+   (so the shorter way round the cycle). The plan is the planes' words, one after the
+   other: on a product of cyclic groups they commute.
 
 On any other group (the cube's rotations, which do not commute; the continuous torus) or
 with latent actions that are not rotations, this arithmetic does not apply and planning
@@ -44,6 +50,8 @@ if TYPE_CHECKING:
 LINK_STEPS = 256
 #: the longest cycle calibration walks before giving up
 MAX_CYCLE = 512
+#: how a frame's angle becomes a position on its plane's cycle (see the module docstring)
+METHODS = ("cycle", "arithmetic")
 
 
 class CannotPlanError(RuntimeError):
@@ -73,6 +81,15 @@ class PlaneCycle:
     plane: int
     order: int
     table: FactorTable
+    angles: np.ndarray  # (order,) the angle at which the agent saw each position of the cycle
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """One env action's calibration walk: its link, and the angle of every position it visited on its plane."""
+
+    link: ActionLink
+    angles: np.ndarray  # (order,) angle of position u (u = j * units mod order after j steps from the walk's start)
 
 
 def plane_angles(z: np.ndarray, planes: np.ndarray) -> np.ndarray:
@@ -92,13 +109,18 @@ def circular_mean(angles: np.ndarray, axis: int = 0) -> np.ndarray:
 class LatentPlanner:
     """Plans with an agent's latent actions once they are linked to env actions and calibrated."""
 
-    def __init__(self, agent: "LatentActionAgent", links: list[ActionLink], env_steps: int) -> None:
-        self.agent, self.links, self.env_steps = agent, links, env_steps
-        self.planes = self._cycles(links)
+    def __init__(self, agent: "LatentActionAgent", walks: list[Calibration], env_steps: int,
+                 method: str = "cycle", link_walk: LinkWalk | None = None) -> None:
+        if method not in METHODS:
+            raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+        self.agent, self.env_steps, self.method = agent, env_steps, method
+        self.links = [w.link for w in walks]
+        self.planes = self._cycles(walks, link_walk)
         self._plane_ids = np.array([c.plane for c in self.planes])
 
     @classmethod
-    def build(cls, agent: "LatentActionAgent", link_steps: int = LINK_STEPS, seed: int = 0) -> "LatentPlanner":
+    def build(cls, agent: "LatentActionAgent", link_steps: int = LINK_STEPS, seed: int = 0,
+              method: str = "cycle") -> "LatentPlanner":
         """Link and calibrate from ``link_steps`` + one cycle per env action of the agent's own env steps."""
         if isinstance(link_steps, bool) or not isinstance(link_steps, (int, np.integer)) or link_steps < 1:
             raise ValueError(f"link_steps must be a positive integer, got {link_steps!r}")
@@ -109,25 +131,26 @@ class LatentPlanner:
                          **agent.source.config.env_kwargs)
         try:
             rng = np.random.default_rng(seed)
-            latent, env_actions = link_pairs(agent, env, int(link_steps), rng)
-            links = []
+            walk = link_pairs(agent, env, int(link_steps), rng)
+            latent, env_actions = walk.inferred, walk.actions
+            walks = []
             for e in range(agent.spec.num_actions):
                 taken = latent[env_actions == e]
                 if len(taken) == 0:
                     raise CannotPlanError(f"env action {e} was never taken in {link_steps} random steps; "
                                           f"use more link steps")
                 votes = np.bincount(taken, minlength=agent.num_latent_actions)
-                links.append(calibrate(agent, env, e, int(votes.argmax()), float(votes.max() / len(taken)), rng))
-            steps = int(link_steps) + sum(link.order for link in links)
+                walks.append(calibrate(agent, env, e, int(votes.argmax()), float(votes.max() / len(taken)), rng))
+            steps = int(link_steps) + sum(w.link.order for w in walks)
         finally:
             env.close()
-        return cls(agent, links, steps)
+        return cls(agent, walks, steps, method, walk)
 
     @staticmethod
-    def _cycles(links: list[ActionLink]) -> list[PlaneCycle]:
+    def _cycles(walks: list[Calibration], link_walk: LinkWalk | None) -> list[PlaneCycle]:
         cycles = []
-        for plane in sorted({link.plane for link in links}):
-            on = [link for link in links if link.plane == plane]
+        for plane in sorted({w.link.plane for w in walks}):
+            on = [w.link for w in walks if w.link.plane == plane]
             orders = {link.order for link in on}
             if len(orders) > 1:
                 raise CannotPlanError(
@@ -135,7 +158,14 @@ class LatentPlanner:
                     f"different orders {sorted(orders)}: the plane does not hold one cyclic factor"
                 )
             n = orders.pop()
-            cycles.append(PlaneCycle(plane, n, cycle_table(plane, n, [(link.env_action, link.units) for link in on])))
+            angles = align_cycles([w.angles for w in walks if w.link.plane == plane])
+            if link_walk is not None:  # dead reckoning: the link walk's frames at positions known from its actions
+                units = {link.env_action: link.units for link in on}
+                moved = np.array([units.get(int(a), 0) for a in link_walk.actions])
+                seen = plane_angles(link_walk.z, np.array([plane]))[:, 0]
+                angles = refine_cycle(angles, np.concatenate([[0], np.cumsum(moved)]) % n, seen, len(on))
+            table = cycle_table(plane, n, [(link.env_action, link.units) for link in on])
+            cycles.append(PlaneCycle(plane, n, table, angles))
         return cycles
 
     def plan(self, obs: np.ndarray, goal_obs: np.ndarray) -> list[int]:
@@ -169,13 +199,19 @@ class LatentPlanner:
         """Per plane, the goal's offset in units of 2*pi/order, (N, planes) in Z_order."""
         basis = self.agent.latent_basis()
         z, z_goal = z @ basis.T, z_goal @ basis.T
-        delta = wrap(plane_angles(z_goal, self._plane_ids) - plane_angles(z, self._plane_ids))
+        a, b = plane_angles(z, self._plane_ids), plane_angles(z_goal, self._plane_ids)
         orders = np.array([c.order for c in self.planes])
-        return np.rint(delta / (2 * np.pi / orders)).astype(np.int64) % orders
+        if self.method == "arithmetic":
+            return np.rint(wrap(b - a) / (2 * np.pi / orders)).astype(np.int64) % orders
+        out = np.empty(a.shape, np.int64)
+        for i, c in enumerate(self.planes):  # nearest calibrated angle: (N, order) distances per plane
+            near = [np.abs(wrap(x[:, i, None] - c.angles[None])).argmin(1) for x in (a, b)]
+            out[:, i] = (near[1] - near[0]) % c.order
+        return out
 
     def report(self) -> dict[str, Any]:
         """Plain data: the links, the calibrated cycles and the env steps it took to find them."""
-        return {"env_steps": self.env_steps, "links": [asdict(link) for link in self.links],
+        return {"env_steps": self.env_steps, "method": self.method, "links": [asdict(link) for link in self.links],
                 "planes": [{"plane": c.plane, "order": c.order, "diameter": int(c.table.distance.max())}
                            for c in self.planes]}
 
@@ -192,8 +228,17 @@ def check_plannable(agent: "LatentActionAgent") -> None:
         raise CannotPlanError("the agent learned from a dataset that records no world: it has nothing to act in")
 
 
-def link_pairs(agent: "LatentActionAgent", env, steps: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """A random walk of ``steps`` env steps: the latent action the agent infers for each pair, and the env action."""
+@dataclass(frozen=True)
+class LinkWalk:
+    """The agent's random link walk: the env actions it took, what it inferred for each pair, its latents."""
+
+    actions: np.ndarray  # (T,) env actions taken
+    inferred: np.ndarray  # (T,) latent action the agent's own inference found for each pair
+    z: np.ndarray  # (T + 1, L) latent means of the frames, in the rotations' basis
+
+
+def link_pairs(agent: "LatentActionAgent", env, steps: int, rng: np.random.Generator) -> LinkWalk:
+    """A random walk of ``steps`` env steps, with the agent's inference on each pair and its latents."""
     obs, _ = env.reset(seed=int(rng.integers(2**31)))
     actions = rng.integers(agent.spec.num_actions, size=steps)
     frames = [obs]
@@ -203,11 +248,31 @@ def link_pairs(agent: "LatentActionAgent", env, steps: int, rng: np.random.Gener
         if terminated or truncated:
             raise CannotPlanError("the world ended the link walk early; use fewer link steps")
     frames = np.stack(frames)
-    return agent.infer_actions(frames[:-1], frames[1:]), actions
+    z = agent.encode(frames) @ agent.latent_basis().T
+    return LinkWalk(actions, agent.infer_actions(frames[:-1], frames[1:]), z)
+
+
+def align_cycles(tables: list[np.ndarray]) -> np.ndarray:
+    """One angle per cycle position from several walks, each numbering positions from its own start: every further
+    walk is shifted onto the first one's numbering (the circular shift whose angles fit best), then averaged."""
+    ref = tables[0]
+    shifted = [np.roll(t, -min(range(len(t)), key=lambda s: np.abs(wrap(ref - np.roll(t, -s))).sum()))
+               for t in tables[1:]]
+    return circular_mean(np.stack([ref, *shifted]), axis=0)
+
+
+def refine_cycle(angles: np.ndarray, positions: np.ndarray, seen: np.ndarray, weight: int) -> np.ndarray:
+    """Average more sightings into a cycle's angles: ``seen[t]`` at ``positions[t]``, numbered from an unknown start
+    (fitted: the circular shift that matches ``angles`` best); the calibrated angles count ``weight`` times."""
+    n = len(angles)
+    shift = min(range(n), key=lambda c: np.abs(wrap(angles[(positions + c) % n] - seen)).sum())
+    total = weight * np.exp(1j * angles)
+    np.add.at(total, (positions + shift) % n, np.exp(1j * seen))
+    return np.angle(total)
 
 
 def calibrate(agent: "LatentActionAgent", env, env_action: int, latent_action: int, agreement: float,
-              rng: np.random.Generator) -> ActionLink:
+              rng: np.random.Generator) -> Calibration:
     """Walk ``env_action`` round its cycle from a random state; measure its order and per-step rotation."""
     row = agent.angle_table()[latent_action]
     name = agent.spec.action_names[env_action]
@@ -237,5 +302,12 @@ def calibrate(agent: "LatentActionAgent", env, env_action: int, latent_action: i
     if off > unit / 2:
         raise CannotPlanError(f"env action {name!r} turns latent planes other than its own ({plane}) by up to "
                               f"{off:.3f} rad per step: the representation is not disentangled enough to plan in")
-    return ActionLink(env_action, name, latent_action, agreement, plane, float(row["angle"]), order,
+    if math.gcd(units, order) != 1:
+        raise CannotPlanError(f"env action {name!r} moves {units} units of 2*pi/{order} per step, which does not "
+                              f"generate the whole cycle its frames go round")
+    seen = plane_angles(z[:-1], np.array([plane]))[:, 0]
+    angles = np.empty(order)
+    angles[(np.arange(order) * units) % order] = seen
+    link = ActionLink(env_action, name, latent_action, agreement, plane, float(row["angle"]), order,
                       float(steps[plane]), units, off)
+    return Calibration(link, angles)

@@ -33,6 +33,8 @@ class Args:
     """steps before an episode is cut (FlatLand's longest shortest path is 32)"""
     link_steps: int = 256
     """random env steps the agent takes to link env actions to its latent actions"""
+    method: str = "cycle"
+    """how a frame's latent angle becomes a cycle position: cycle (nearest calibrated angle) or arithmetic"""
     out: Path | None = None
     """write the numbers here as JSON, e.g. results/acting/reach_goal_rgrvae.json"""
     device: str = "cpu"
@@ -51,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         set_threads(args.threads)
         agent = BaseAgent.load(args.checkpoint, device=args.device)
-        record = evaluate_reaching(agent, args.episodes, args.seed, args.horizon, args.link_steps)
+        record = evaluate_reaching(agent, args.episodes, args.seed, args.horizon, args.link_steps, args.method)
     except (ValueError, CheckpointError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

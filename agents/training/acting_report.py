@@ -14,7 +14,8 @@ import numpy as np
 from agents.training.experiments import fmt, table
 
 #: reach-goal records shown, in this order: (file stem suffix, row label)
-REACH_MODELS = (("rgrvae", "RGrVAE"), ("forward", "ForwardVAE"), ("vae", "beta-VAE"))
+REACH_MODELS = (("rgrvae", "RGrVAE"), ("rgrvae_arithmetic", "RGrVAE"), ("forward", "ForwardVAE"),
+                ("vae", "beta-VAE"))
 #: downstream feature kinds, in this order
 FEATURES = (("pixels", "raw pixels (NatureCNN)"), ("rgrvae", "RGrVAE latents"), ("forward", "ForwardVAE latents"),
             ("vae", "beta-VAE latents"))
@@ -37,7 +38,8 @@ def reach_goal_section(root: Path) -> str:
     for label, r in records:
         a = r["agent"]
         if a["can_plan"]:
-            rows.append([f"{label} ({r['updates']:,} updates), plans", _pct(a["success_rate"]),
+            how = "nearest calibrated angle" if a["link"].get("method", "cycle") == "cycle" else "angle arithmetic"
+            rows.append([f"{label} ({r['updates']:,} updates), plans by {how}", _pct(a["success_rate"]),
                          f"{a['mean_plan_length']:.2f}", f"{a['mean_oracle_length']:.2f}",
                          f"{a['excess_length_pct']:+.2f} %", f"{a['plan_ms_mean']:.2f} ms",
                          f"{a['link']['env_steps']}"])

@@ -39,7 +39,7 @@ def run_actions(env: GoalWrapper, actions: list[int], obs: dict) -> tuple[dict, 
 
 
 def evaluate_reaching(agent: BaseAgent, episodes: int = 1000, seed: int = 0, horizon: int = 100,
-                      link_steps: int = 256) -> dict[str, Any]:
+                      link_steps: int = 256, method: str = "cycle") -> dict[str, Any]:
     """The agent's plans, random actions and the oracle on the same ``episodes`` (start, goal) draws."""
     check_positive_int("episodes", episodes)
     check_positive_int("horizon", horizon)
@@ -52,7 +52,7 @@ def evaluate_reaching(agent: BaseAgent, episodes: int = 1000, seed: int = 0, hor
     try:
         if not hasattr(agent, "planner"):  # no latent actions: plan() raises, saying why
             agent.plan(env.observation_space["observation"].sample(), env.observation_space["goal"].sample())
-        planner = agent.planner(link_steps=link_steps, seed=seed)  # type: ignore[attr-defined]
+        planner = agent.planner(link_steps=link_steps, seed=seed, method=method)  # type: ignore[attr-defined]
         link_seconds = time.perf_counter() - t0
     except CannotPlanError as e:
         reason = str(e)

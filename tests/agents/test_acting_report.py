@@ -37,7 +37,8 @@ def test_acting_section_reads_every_number_from_the_records(tmp_path):
         {"feature": "pixels", "seed": s, "success_rate": [0.5, 0.25 * s], "steps_to_90": None,
          "steps_per_second": 100.0} for s in (0, 1)]}))
     text = acting_sections(tmp_path)["acting"]
-    assert "| RGrVAE (6,000 updates), plans | 99.5 % | 16.50 | 16.25 | +1.54 % | 2.35 ms | 388 |" in text
+    row = "| RGrVAE (6,000 updates), plans by nearest calibrated angle | 99.5 % | 16.50 | 16.25 | +1.54 % | 2.35 ms |"
+    assert row + " 388 |" in text
     assert "| beta-VAE (6,000 updates) | cannot plan: no latent actions |" in text
     assert "| random actions (within 100 steps) | 12.5 % | 41.50 |" in text
     assert "| raw pixels (NatureCNN) | 2 | 0 %, 25 % | never, never | 100 |" in text
