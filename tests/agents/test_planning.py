@@ -25,6 +25,7 @@ class TorusAgent(ForwardVAE):
 
     k = 1
     mix = 0.0
+    warp = 0.0  # a latent circle that is not evenly spaced: position i sits warp * sin(2*pi*i/33) rad off
 
     def encode(self, obs, batch_size=512):
         frames = np.asarray(obs)[..., 0] > 0
@@ -32,14 +33,14 @@ class TorusAgent(ForwardVAE):
         cy = (frames.sum(2) * rows).sum(1) / frames.sum((1, 2))
         cx = (frames.sum(1) * cols).sum(1) / frames.sum((1, 2))
         ix, iy = np.rint(cx - 15.5), np.rint(cy - 15.5)  # the aliased disc's centroid is half a pixel up-left
-        ax = 2 * np.pi * self.k * ix / N + self.mix * iy
+        ax = 2 * np.pi * self.k * ix / N + self.mix * iy + self.warp * np.sin(2 * np.pi * ix / N)
         ay = 2 * np.pi * self.k * iy / N
         return np.stack([np.cos(ax), np.sin(ax), np.cos(ay), np.sin(ay)], 1).astype(np.float32)
 
 
-def torus_agent(k=1, mix=0.0, angle_error=0.0, env_kwargs=None):
-    agent = tiny_agent("forward", data=dict(env_kwargs=env_kwargs or {}))
-    agent.__class__ = type("Torus", (TorusAgent,), {"k": k, "mix": mix})
+def torus_agent(k=1, mix=0.0, angle_error=0.0, warp=0.0):
+    agent = tiny_agent("forward")
+    agent.__class__ = type("Torus", (TorusAgent,), {"k": k, "mix": mix, "warp": warp})
     theta = 2 * math.pi * k * 5 / N + angle_error  # learned angles a little off: calibration corrects them
     agent.rho.angles.data[:] = agent.rho.angles.new_tensor([-theta, theta, -theta, theta])
     return agent
@@ -66,6 +67,20 @@ def test_plans_on_an_exact_torus_encoder_are_shortest_and_reach_the_goal(k, angl
     frame = world.render_states(starts[:1])[0]
     assert agent.plan(frame, frame) == []
     assert agent.planner() is planner  # cached until the agent trains further
+
+
+def test_the_calibrated_cycle_absorbs_an_unevenly_spaced_circle_that_plain_arithmetic_trips_on():
+    agent = torus_agent(warp=0.15)  # up to 0.15 rad off: more than half a unit, 2*pi/66 = 0.095
+    world = make_world("FlatLand-v0").unwrapped
+    starts = np.stack([np.arange(N), np.zeros(N, int)], 1)
+    goals = np.stack([(np.arange(N) * 7 + 3) % N, np.zeros(N, int)], 1)
+    frames, goal_frames = world.render_states(starts), world.render_states(goals)
+    shortest = list(CyclicOracle(agent.spec).distance(starts, goals))
+    assert [len(p) for p in agent.planner().plan_batch(frames, goal_frames)] == shortest
+    wrong = [len(p) for p in agent.planner(method="arithmetic").plan_batch(frames, goal_frames)]
+    assert sum(a != b for a, b in zip(wrong, shortest)) >= 5
+    with pytest.raises(ValueError, match="method must be one of"):
+        agent.planner(method="guess")
 
 
 def test_planning_is_refused_with_a_reason():
