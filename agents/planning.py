@@ -126,6 +126,8 @@ class LatentPlanner:
             raise ValueError(f"link_steps must be a positive integer, got {link_steps!r}")
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
             raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
+        if method not in METHODS:
+            raise ValueError(f"method must be one of {METHODS}, got {method!r}")
         check_plannable(agent)
         env = make_world(agent.source.env_id, max_episode_steps=max(int(link_steps), MAX_CYCLE) + 1,
                          **agent.source.config.env_kwargs)

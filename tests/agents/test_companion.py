@@ -7,9 +7,8 @@ import sys
 import imageio.v3 as iio
 import numpy as np
 import pytest
-from agent_helpers import tiny_agent
+from agent_helpers import tiny_agent, torus_agent
 from conftest import REPO
-from test_planning import torus_agent
 
 from agents.companion import AgentCompanion, compress
 from flatland_env.play import LINE, PANEL_WIDTH, play
