@@ -354,6 +354,15 @@ class BaseAgent:
             raise ValueError(f"latents must have shape (N, {self.config.latent_size}), got {tuple(z.shape)}")
         return tensor_to_frames(torch.sigmoid(self.vae.decode(z).float()))
 
+    def plan(self, obs: np.ndarray, goal_obs: np.ndarray) -> list[int]:
+        """Env actions from ``obs`` to ``goal_obs``: only agents with latent actions can plan (agents/planning.py)."""
+        from agents.planning import CannotPlanError
+
+        raise CannotPlanError(
+            f"{self.algo or type(self).__name__} has no latent actions: its latents say what a frame shows, but "
+            f"nothing in it says which action moves one latent towards another (RGrVAE and ForwardVAE can plan)"
+        )
+
     # -- persistence -------------------------------------------------------------------------
     def save(self, path: str | os.PathLike) -> None:
         """Weights, optimiser, step count, every generator and the pair source's state, written atomically."""

@@ -8,7 +8,7 @@ the change of basis); each agent's Config only overrides a default where it has 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -19,6 +19,9 @@ from flatland_env.pairs import PairBatch, make_pair_source, split_labels
 from vae.groups import SYMBOLS, GroupRepresentation
 from vae.model import VAEOutput, vae_loss
 from vae.preprocess import obs_to_tensor, tensor_to_frames
+
+if TYPE_CHECKING:
+    from agents.planning import LatentPlanner
 
 
 @dataclass
@@ -173,6 +176,27 @@ class LatentActionAgent(BaseAgent):
     def angle_table(self) -> list[dict]:
         """Per latent action: plane, symbol, angle and the group order it realises."""
         return self.rho.angle_table()
+
+    def latent_basis(self) -> np.ndarray:
+        """The basis the latent rotations act in: C with a learned change of basis (rho' = C^-1 rho C), else I."""
+        c = self.rho.change_of_basis
+        return np.eye(self.config.latent_size, dtype=np.float32) if c is None else c.detach().float().cpu().numpy()
+
+    def planner(self, link_steps: int = 256, seed: int = 0, method: str = "cycle") -> "LatentPlanner":
+        """The agent's :class:`~agents.planning.LatentPlanner`: env actions linked to latent actions and calibrated
+        from ``link_steps`` + one cycle per env action of its own env steps; rebuilt after further training."""
+        from agents.planning import LatentPlanner
+
+        key = (self.num_steps, link_steps, seed, method)
+        if getattr(self, "_planner_key", None) != key:
+            self._planner = LatentPlanner.build(self, link_steps, seed, method)
+            self._planner_key = key
+        return self._planner
+
+    def plan(self, obs: np.ndarray, goal_obs: np.ndarray) -> list[int]:
+        """A shortest list of env actions from frame ``obs`` to frame ``goal_obs``, planned in latent space
+        (agents/planning.py; raises CannotPlanError where the world's group or the representation rules it out)."""
+        return self.planner().plan(obs, goal_obs)
 
     def _check_latent_actions(self, actions, n: int) -> torch.Tensor:
         a = np.asarray(actions)

@@ -5,6 +5,10 @@ discrete action by default, chosen moves for worlds with continuous actions (a B
 key map is built from their names: arrow keys for the names left/right/up/down, number keys
 1..9 (then letters) for the others, in order. R resets, Esc quits. A scripted key sequence
 (``keys``) drives the same event loop headless, for tests.
+
+A :class:`Companion` (``scripts/play.py --agent``: :class:`agents.companion.AgentCompanion`)
+sees every reset and step and draws frames and text beside the world; it may bind keys the
+world leaves free. This module stays free of torch: the companion brings its own model.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import re
 import textwrap
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -35,6 +39,34 @@ class PlayResult:
     factors: tuple[int | float, ...]  # ground truth at the end
     last_action: str | None
     frames: int  # frames drawn
+
+
+class Companion:
+    """Something that watches the play session and is drawn beside the world; this base draws nothing."""
+
+    title = "companion"
+
+    def bind(self, free_keys: list[str]) -> list[tuple[str, str]]:
+        """Take some of the keys the world leaves free: (key name, label) pairs; ``key`` gets their presses."""
+        return []
+
+    def reset(self, obs: np.ndarray, info: dict) -> None:
+        """A new episode started at frame ``obs``."""
+
+    def step(self, prev_obs: np.ndarray, move: int, obs: np.ndarray, info: dict) -> None:
+        """Hand move ``move`` (an index into the world's hand actions) took ``prev_obs`` to ``obs``."""
+
+    def key(self, name: str) -> int | None:
+        """A bound key was pressed; return a hand move index to play it in the world, or None."""
+        return None
+
+    def frames(self) -> list[tuple[str, np.ndarray]]:
+        """(title, uint8 HWC frame) pairs to draw in a column beside the world."""
+        return []
+
+    def lines(self) -> list[tuple[str, str]]:
+        """(left, right) text rows for the panel."""
+        return []
 
 
 def key_names(action_names: Sequence[str]) -> list[str]:
@@ -62,15 +94,20 @@ def play(
     keys: str | None = None,
     screenshot: str | Path | None = None,
     fps: int = 30,
+    companion_factory: Callable[[Any], Companion] | None = None,
+    env_kwargs: dict[str, Any] | None = None,
 ) -> PlayResult:
-    """Open a window on ``env_id`` and play until Esc, ``max_frames``, or the end of scripted ``keys``."""
+    """Open a window on ``env_id`` and play until Esc, ``max_frames``, or the end of scripted ``keys``.
+
+    ``companion_factory(env)`` builds a :class:`Companion` drawn beside the world (None: none).
+    """
     import pygame
 
     if isinstance(scale, bool) or not isinstance(scale, int) or not 1 <= scale <= 32:
         raise ValueError(f"scale must be an integer in [1, 32], got {scale!r}")
     if max_frames is not None and max_frames < 1:
         raise ValueError(f"max_frames must be None or >= 1, got {max_frames!r}")
-    env = make_world(env_id, render_mode="rgb_array")
+    env = make_world(env_id, render_mode="rgb_array", **(env_kwargs or {}))
     spec: GroupSpec = env.unwrapped.symmetry
     moves: list[tuple[str, Any]] = env.unwrapped.hand_actions()
     pygame.init()
@@ -78,10 +115,19 @@ def play(
         action_keys = key_names([name for name, _ in moves])
         key_to_action = {pygame.key.key_code(k): i for i, k in enumerate(action_keys)}
         script = None if keys is None else [_key_code(pygame, k) for k in parse_keys(keys)]
-        _, info = env.reset(seed=seed)
+        companion = companion_factory(env) if companion_factory is not None else None
+        free = [k for k in FALLBACK_KEYS if k not in action_keys]
+        extra = companion.bind(free) if companion is not None else []
+        if any(k not in free for k, _ in extra):
+            raise ValueError(f"the companion bound keys {[k for k, _ in extra]}, but only {free} are free")
+        extra_codes = {pygame.key.key_code(k): k for k, _ in extra}
+        obs, info = env.reset(seed=seed)
+        if companion is not None:
+            companion.reset(obs, info)
         side = env.render().shape[0] * scale
-        rows = len(moves) + spec.num_factors + 12
-        screen = pygame.display.set_mode((side + PANEL_WIDTH, max(side, LINE * rows)))
+        column = side // 2 if companion is not None else 0
+        rows = len(moves) + len(extra) + spec.num_factors + 12 + (16 if companion is not None else 0)
+        screen = pygame.display.set_mode((side + column + PANEL_WIDTH, max(side, LINE * rows)))
         pygame.display.set_caption(f"{env_id} - play by hand")
         font = pygame.font.Font(None, FONT_SIZE)
         clock = pygame.time.Clock()
@@ -98,17 +144,29 @@ def play(
                 if event.type == pygame.QUIT or (event.type == pygame.KEYDOWN and event.key == pygame.K_ESCAPE):
                     running = False
                 elif event.type == pygame.KEYDOWN and event.key == pygame.K_r:
-                    _, info = env.reset()
+                    obs, info = env.reset()
                     episode_steps, last, resets = 0, None, resets + 1
-                elif event.type == pygame.KEYDOWN and event.key in key_to_action:
-                    name, action = moves[key_to_action[event.key]]
-                    _, _, terminated, truncated, info = env.step(action)
+                    if companion is not None:
+                        companion.reset(obs, info)
+                elif event.type == pygame.KEYDOWN and (event.key in key_to_action or event.key in extra_codes):
+                    move = (key_to_action[event.key] if event.key in key_to_action
+                            else companion.key(extra_codes[event.key]))
+                    if move is None:
+                        continue
+                    name, action = moves[move]
+                    prev = obs
+                    obs, _, terminated, truncated, info = env.step(action)
                     steps, episode_steps, last = steps + 1, episode_steps + 1, name
+                    if companion is not None:
+                        companion.step(prev, move, obs, info)
                     if terminated or truncated:
-                        _, info = env.reset()
+                        obs, info = env.reset()
                         episode_steps, resets = 0, resets + 1
-            _draw(pygame, screen, font, env.render(), scale, env_id, spec, action_keys, [n for n, _ in moves],
-                  info["factors"], last, episode_steps)
+                        if companion is not None:
+                            companion.reset(obs, info)
+            _draw(pygame, screen, font, env.render(), scale, env_id, spec, action_keys + [k for k, _ in extra],
+                  [n for n, _ in moves] + [label for _, label in extra], info["factors"], last, episode_steps,
+                  companion, column)
             pygame.display.flip()
             frames += 1
             if max_frames is not None and frames >= max_frames:
@@ -138,13 +196,24 @@ def format_factor(value: Any) -> str:
 
 
 def _draw(pygame, screen, font, frame: np.ndarray, scale: int, env_id: str, spec: GroupSpec,
-          action_keys: list[str], move_names: list[str], factors: np.ndarray, last: str | None, step: int) -> None:
-    """The world scaled up on the left; title, group, state and key map in a panel on the right."""
+          action_keys: list[str], move_names: list[str], factors: np.ndarray, last: str | None, step: int,
+          companion: Companion | None = None, column: int = 0) -> None:
+    """The world scaled up on the left, the companion's frames beside it; title, group, state and key map in a panel
+    on the right (the companion's lines under them)."""
     screen.fill((32, 32, 40))
-    surf = pygame.surfarray.make_surface(np.ascontiguousarray(frame.transpose(1, 0, 2)))
     side = frame.shape[0] * scale
-    screen.blit(pygame.transform.scale(surf, (side, side)), (0, 0))
+    _blit_frame(pygame, screen, frame, (0, 0), side)
     white, gold, blue = (230, 230, 230), (255, 220, 120), (140, 220, 255)
+    extra_rows = []
+    if companion is not None:
+        shown = companion.frames()
+        size = min(column, (screen.get_height() - LINE * len(shown)) // max(1, len(shown))) if shown else 0
+        y = 0
+        for title, image in shown:
+            screen.blit(font.render(title, True, gold), (side + 6, y + 2))
+            _blit_frame(pygame, screen, to_rgb(image), (side + (column - size) // 2, y + LINE), size)
+            y += size + LINE
+        extra_rows = [(companion.title, "", gold), *[(f"  {a}", b, blue) for a, b in companion.lines()]]
     rows = [  # (left column, right column, colour)
         (env_id, "", gold),
         ("step", str(step), white),
@@ -157,13 +226,24 @@ def _draw(pygame, screen, font, frame: np.ndarray, scale: int, env_id: str, spec
         *[(f"  {k}", name, white) for k, name in zip(action_keys, move_names)],
         ("  r", "reset", white),
         ("  esc", "quit", white),
+        *extra_rows,
     ]
-    x, y = side + 12, 10
+    x, y = side + column + 12, 10
     for left, right, colour in rows:
         screen.blit(font.render(left, True, colour), (x, y))
         if right:
             screen.blit(font.render(right, True, colour), (x + 110, y))
         y += LINE
+
+
+def to_rgb(frame: np.ndarray) -> np.ndarray:
+    """A grey (H, W, 1) or RGB frame as RGB, for drawing."""
+    return np.repeat(frame, 3, axis=-1) if frame.shape[-1] == 1 else frame
+
+
+def _blit_frame(pygame, screen, frame: np.ndarray, at: tuple[int, int], side: int) -> None:
+    surf = pygame.surfarray.make_surface(np.ascontiguousarray(frame.transpose(1, 0, 2)))
+    screen.blit(pygame.transform.scale(surf, (side, side)), at)
 
 
 def headless() -> None:

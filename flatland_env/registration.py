@@ -53,6 +53,18 @@ def register_world(
     )
 
 
+def register_goal_task(env_id: str, world_id: str, **goal_kwargs: Any) -> None:
+    """Register the goal-reaching task on a symmetry world (:class:`~flatland_env.goal.GoalWrapper`; idempotent).
+
+    A task is not a world (its observation holds a goal frame too), so it stays out of
+    :func:`symmetry_world_ids`; the wrapper truncates at its own ``horizon``.
+    """
+    if env_id in registry:
+        return
+    gym.register(id=env_id, entry_point="flatland_env.goal:make_goal_env",
+                 kwargs={"world_id": world_id, **goal_kwargs})
+
+
 def symmetry_world_ids() -> list[str]:
     """Ids of every world registered with :func:`register_world` (all of them, after ``import flatland_env``)."""
     import flatland_env  # noqa: F401  (registers the worlds)

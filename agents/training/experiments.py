@@ -395,6 +395,7 @@ def main_job_section(results_root: str | Path = "results") -> str:
 
 def readme_sections(results_root: str | Path = "results") -> dict[str, str]:
     """Every README section generated from ``results/``: one per claim, the comparison, and the benchmarks."""
+    from agents.training.acting_report import acting_sections
     from agents.training.benchmarks import benchmark_sections
     from agents.training.reproduce import generated_sections
 
@@ -402,4 +403,5 @@ def readme_sections(results_root: str | Path = "results") -> dict[str, str]:
     sections["comparison"] = comparison_section(results_root)
     sections["main_job"] = main_job_section(results_root)
     sections.update(benchmark_sections(results_root))
+    sections.update(acting_sections(results_root))
     return sections

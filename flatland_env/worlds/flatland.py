@@ -43,7 +43,7 @@ import numpy as np
 import pymunk
 
 from flatland_env.base import SymmetryWorld, check_frame_size
-from flatland_env.registration import register_world
+from flatland_env.registration import register_goal_task, register_world
 from flatland_env.spec import ActionEffect, SymmetrySpec
 from flatland_env.vector import SymmetryVectorEnv
 
@@ -237,3 +237,4 @@ class FlatLandVectorEnv(SymmetryVectorEnv):
 
 
 register_world("FlatLand-v0", FlatLandEnv, FlatLandVectorEnv)
+register_goal_task("FlatLandGoal-v0", "FlatLand-v0")

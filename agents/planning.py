@@ -1,0 +1,315 @@
+"""Planning to a goal frame with the latent group actions an agent learned (docs/acting.md).
+
+An agent with latent actions (RGrVAE, ForwardVAE) learned rotations rho(a) on latent planes,
+but not which *env* action each one is: RGrVAE never saw an action label. Before it can
+plan it links the two, from its own interaction with the world, where it knows which env
+action it took:
+
+1. **Link.** It takes ``link_steps`` uniformly random env steps (256 by default), runs its own
+   :meth:`~agents.latent_actions.LatentActionAgent.infer_actions` on the pairs it saw (the
+   policy for RGrVAE; for ForwardVAE, which has no policy, the latent action whose rho best
+   maps z(obs) to z(next_obs)) and links each env action to its majority latent action, and
+   so to that action's latent plane.
+2. **Calibrate.** A learned angle can be slightly off, and 2*pi/angle is not the order of the
+   cycle. For each env action it walks from a random state, repeating that action until the
+   frame comes back (the cycle's order n: 33 on FlatLand, so at most 4 * 33 more env steps
+   there), encodes the walk and measures the action's mean per-step rotation of its plane:
+   k units of 2*pi/n. It refuses to plan if the action also turns another plane.
+   The walk also visits every position of the cycle: the agent keeps the angle at which it
+   saw each one (position j*k mod n after j steps), averaged over the plane's actions.
+3. **Plan.** For a start and a goal frame, each plane's angle of z(obs) and of z(goal) gives a
+   position in Z_n, and the goal's offset m is their difference. ``method="cycle"`` (the
+   default) takes the position whose calibrated angle is nearest; ``"arithmetic"`` divides
+   the angle difference by the unit 2*pi/n and rounds, which assumes the latent circle is
+   evenly spaced (a learned one is not quite: at FlatLand's wrap-around edges the angles are
+   off by up to a quarter radian, more than half a unit). A breadth-first table over Z_n,
+   built once with each linked action's k as a generator, gives a shortest word reaching m
+   (so the shorter way round the cycle). The plan is the planes' words, one after the
+   other: on a product of cyclic groups they commute.
+
+On any other group (the cube's rotations, which do not commute; the continuous torus) or
+with latent actions that are not rotations, this arithmetic does not apply and planning
+raises :class:`CannotPlanError` saying why. A plain beta-VAE has no latent actions at all.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from flatland_env.oracle import FactorTable, cycle_table
+from flatland_env.registration import make_world
+
+if TYPE_CHECKING:
+    from agents.latent_actions import LatentActionAgent
+
+#: env steps of the random walk whose pairs link env actions to latent actions
+LINK_STEPS = 256
+#: the longest cycle calibration walks before giving up
+MAX_CYCLE = 512
+#: how a frame's angle becomes a position on its plane's cycle (see the module docstring)
+METHODS = ("cycle", "arithmetic")
+
+
+class CannotPlanError(RuntimeError):
+    """The agent cannot plan in this world with what it learned; the message says why."""
+
+
+@dataclass(frozen=True)
+class ActionLink:
+    """What the agent found out about one env action from its own interaction."""
+
+    env_action: int
+    name: str
+    latent_action: int  # majority of its own infer_actions over the pairs of this env action
+    agreement: float  # fraction of those pairs inferred as latent_action
+    plane: int  # the latent plane latent_action rotates
+    rho_angle: float  # the learned angle of latent_action (radians)
+    order: int  # env steps until the frame came back: the order of the cycle the action generates
+    measured_angle: float  # mean per-step rotation of the plane along that walk (radians)
+    units: int  # measured_angle in units of 2*pi/order, mod order
+    off_plane: float  # largest mean per-step rotation of any other plane (radians)
+
+
+@dataclass(frozen=True)
+class PlaneCycle:
+    """A latent plane as the cycle Z_order, with the linked env actions as generators."""
+
+    plane: int
+    order: int
+    table: FactorTable
+    angles: np.ndarray  # (order,) the angle at which the agent saw each position of the cycle
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """One env action's calibration walk: its link, and the angle of every position it visited on its plane."""
+
+    link: ActionLink
+    angles: np.ndarray  # (order,) angle of position u (u = j * units mod order after j steps from the walk's start)
+
+
+def plane_angles(z: np.ndarray, planes: np.ndarray) -> np.ndarray:
+    """The angle of each latent point in each given plane, (N, len(planes))."""
+    return np.arctan2(z[:, 2 * planes + 1], z[:, 2 * planes])
+
+
+def wrap(angle: np.ndarray | float) -> np.ndarray:
+    """Angles wrapped into [-pi, pi)."""
+    return (np.asarray(angle) + np.pi) % (2 * np.pi) - np.pi
+
+
+def circular_mean(angles: np.ndarray, axis: int = 0) -> np.ndarray:
+    return np.angle(np.exp(1j * angles).mean(axis=axis))
+
+
+class LatentPlanner:
+    """Plans with an agent's latent actions once they are linked to env actions and calibrated."""
+
+    def __init__(self, agent: "LatentActionAgent", walks: list[Calibration], env_steps: int,
+                 method: str = "cycle", link_walk: LinkWalk | None = None) -> None:
+        if method not in METHODS:
+            raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+        self.agent, self.env_steps, self.method = agent, env_steps, method
+        self.links = [w.link for w in walks]
+        self.planes = self._cycles(walks, link_walk)
+        self._plane_ids = np.array([c.plane for c in self.planes])
+
+    @classmethod
+    def build(cls, agent: "LatentActionAgent", link_steps: int = LINK_STEPS, seed: int = 0,
+              method: str = "cycle") -> "LatentPlanner":
+        """Link and calibrate from ``link_steps`` + one cycle per env action of the agent's own env steps."""
+        if isinstance(link_steps, bool) or not isinstance(link_steps, (int, np.integer)) or link_steps < 1:
+            raise ValueError(f"link_steps must be a positive integer, got {link_steps!r}")
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+            raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
+        if method not in METHODS:
+            raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+        check_plannable(agent)
+        env = make_world(agent.source.env_id, max_episode_steps=max(int(link_steps), MAX_CYCLE) + 1,
+                         **agent.source.config.env_kwargs)
+        try:
+            rng = np.random.default_rng(seed)
+            walk = link_pairs(agent, env, int(link_steps), rng)
+            latent, env_actions = walk.inferred, walk.actions
+            walks = []
+            for e in range(agent.spec.num_actions):
+                taken = latent[env_actions == e]
+                if len(taken) == 0:
+                    raise CannotPlanError(f"env action {e} was never taken in {link_steps} random steps; "
+                                          f"use more link steps")
+                votes = np.bincount(taken, minlength=agent.num_latent_actions)
+                walks.append(calibrate(agent, env, e, int(votes.argmax()), float(votes.max() / len(taken)), rng))
+            steps = int(link_steps) + sum(w.link.order for w in walks)
+        finally:
+            env.close()
+        return cls(agent, walks, steps, method, walk)
+
+    @staticmethod
+    def _cycles(walks: list[Calibration], link_walk: LinkWalk | None) -> list[PlaneCycle]:
+        cycles = []
+        for plane in sorted({w.link.plane for w in walks}):
+            on = [w.link for w in walks if w.link.plane == plane]
+            orders = {link.order for link in on}
+            if len(orders) > 1:
+                raise CannotPlanError(
+                    f"env actions {[link.name for link in on]} all turn latent plane {plane} but generate cycles of "
+                    f"different orders {sorted(orders)}: the plane does not hold one cyclic factor"
+                )
+            n = orders.pop()
+            angles = align_cycles([w.angles for w in walks if w.link.plane == plane])
+            if link_walk is not None:  # dead reckoning: the link walk's frames at positions known from its actions
+                units = {link.env_action: link.units for link in on}
+                moved = np.array([units.get(int(a), 0) for a in link_walk.actions])
+                seen = plane_angles(link_walk.z, np.array([plane]))[:, 0]
+                angles = refine_cycle(angles, np.concatenate([[0], np.cumsum(moved)]) % n, seen, len(on))
+            table = cycle_table(plane, n, [(link.env_action, link.units) for link in on])
+            cycles.append(PlaneCycle(plane, n, table, angles))
+        return cycles
+
+    def plan(self, obs: np.ndarray, goal_obs: np.ndarray) -> list[int]:
+        """A shortest list of env actions taking frame ``obs`` to frame ``goal_obs`` ((H, W, C) uint8 each)."""
+        shape = tuple(self.agent.obs_shape)
+        for name, x in (("obs", obs), ("goal_obs", goal_obs)):
+            if not isinstance(x, np.ndarray) or x.shape != shape or x.dtype != np.uint8:
+                raise ValueError(f"{name} must be one uint8 frame of shape {shape}, got "
+                                 f"{getattr(x, 'dtype', type(x).__name__)} {getattr(x, 'shape', '')}")
+        return self.plan_batch(obs[None], goal_obs[None])[0]
+
+    def plan_batch(self, obs: np.ndarray, goal_obs: np.ndarray) -> list[list[int]]:
+        """:meth:`plan` for a batch of (start, goal) frames, (N, H, W, C) each, encoded in one pass."""
+        obs, goal_obs = np.asarray(obs), np.asarray(goal_obs)
+        if obs.shape != goal_obs.shape or obs.shape[1:] != tuple(self.agent.obs_shape):
+            raise ValueError(f"obs and goal_obs must both have shape (N, *{tuple(self.agent.obs_shape)}), got "
+                             f"{obs.shape} and {goal_obs.shape}")
+        offsets = self.offsets(self.agent.encode(obs), self.agent.encode(goal_obs))
+        plans = []
+        for row in offsets:
+            words = []
+            for cycle, m in zip(self.planes, row):
+                if cycle.table.distance[m] < 0:
+                    raise CannotPlanError(f"offset {m} on latent plane {cycle.plane} (Z_{cycle.order}) is not "
+                                          f"reachable with the actions linked to it")
+                words += cycle.table.word(int(m))
+            plans.append(words)
+        return plans
+
+    def offsets(self, z: np.ndarray, z_goal: np.ndarray) -> np.ndarray:
+        """Per plane, the goal's offset in units of 2*pi/order, (N, planes) in Z_order."""
+        basis = self.agent.latent_basis()
+        z, z_goal = z @ basis.T, z_goal @ basis.T
+        a, b = plane_angles(z, self._plane_ids), plane_angles(z_goal, self._plane_ids)
+        orders = np.array([c.order for c in self.planes])
+        if self.method == "arithmetic":
+            return np.rint(wrap(b - a) / (2 * np.pi / orders)).astype(np.int64) % orders
+        out = np.empty(a.shape, np.int64)
+        for i, c in enumerate(self.planes):  # nearest calibrated angle: (N, order) distances per plane
+            near = [np.abs(wrap(x[:, i, None] - c.angles[None])).argmin(1) for x in (a, b)]
+            out[:, i] = (near[1] - near[0]) % c.order
+        return out
+
+    def report(self) -> dict[str, Any]:
+        """Plain data: the links, the calibrated cycles and the env steps it took to find them."""
+        return {"env_steps": self.env_steps, "method": self.method, "links": [asdict(link) for link in self.links],
+                "planes": [{"plane": c.plane, "order": c.order, "diameter": int(c.table.distance.max())}
+                           for c in self.planes]}
+
+
+def check_plannable(agent: "LatentActionAgent") -> None:
+    """Refuse, with the reason, worlds and representations where per-plane arithmetic cannot plan."""
+    spec = agent.spec
+    if not spec.is_cyclic_product:
+        raise CannotPlanError(
+            f"the world's group {spec.group_name} is not a product of cyclic groups: its shortest paths are not "
+            f"per-plane angle arithmetic (and commuting latent rotations can hold at best a commutative image of it)"
+        )
+    if agent.source.env_id is None:
+        raise CannotPlanError("the agent learned from a dataset that records no world: it has nothing to act in")
+
+
+@dataclass(frozen=True)
+class LinkWalk:
+    """The agent's random link walk: the env actions it took, what it inferred for each pair, its latents."""
+
+    actions: np.ndarray  # (T,) env actions taken
+    inferred: np.ndarray  # (T,) latent action the agent's own inference found for each pair
+    z: np.ndarray  # (T + 1, L) latent means of the frames, in the rotations' basis
+
+
+def link_pairs(agent: "LatentActionAgent", env, steps: int, rng: np.random.Generator) -> LinkWalk:
+    """A random walk of ``steps`` env steps, with the agent's inference on each pair and its latents."""
+    obs, _ = env.reset(seed=int(rng.integers(2**31)))
+    actions = rng.integers(agent.spec.num_actions, size=steps)
+    frames = [obs]
+    for a in actions:
+        obs, _, terminated, truncated, _ = env.step(int(a))
+        frames.append(obs)
+        if terminated or truncated:
+            raise CannotPlanError("the world ended the link walk early; use fewer link steps")
+    frames = np.stack(frames)
+    z = agent.encode(frames) @ agent.latent_basis().T
+    return LinkWalk(actions, agent.infer_actions(frames[:-1], frames[1:]), z)
+
+
+def align_cycles(tables: list[np.ndarray]) -> np.ndarray:
+    """One angle per cycle position from several walks, each numbering positions from its own start: every further
+    walk is shifted onto the first one's numbering (the circular shift whose angles fit best), then averaged."""
+    ref = tables[0]
+    shifted = [np.roll(t, -min(range(len(t)), key=lambda s: np.abs(wrap(ref - np.roll(t, -s))).sum()))
+               for t in tables[1:]]
+    return circular_mean(np.stack([ref, *shifted]), axis=0)
+
+
+def refine_cycle(angles: np.ndarray, positions: np.ndarray, seen: np.ndarray, weight: int) -> np.ndarray:
+    """Average more sightings into a cycle's angles: ``seen[t]`` at ``positions[t]``, numbered from an unknown start
+    (fitted: the circular shift that matches ``angles`` best); the calibrated angles count ``weight`` times."""
+    n = len(angles)
+    shift = min(range(n), key=lambda c: np.abs(wrap(angles[(positions + c) % n] - seen)).sum())
+    total = weight * np.exp(1j * angles)
+    np.add.at(total, (positions + shift) % n, np.exp(1j * seen))
+    return np.angle(total)
+
+
+def calibrate(agent: "LatentActionAgent", env, env_action: int, latent_action: int, agreement: float,
+              rng: np.random.Generator) -> Calibration:
+    """Walk ``env_action`` round its cycle from a random state; measure its order and per-step rotation."""
+    row = agent.angle_table()[latent_action]
+    name = agent.spec.action_names[env_action]
+    if row["symbol"] not in ("c+", "c-", "c"):
+        raise CannotPlanError(f"env action {name!r} links to latent action {latent_action}, a {row['symbol']!r} "
+                              f"block, not a rotation: there is no angle to plan with")
+    start, _ = env.reset(seed=int(rng.integers(2**31)))
+    frames = [start]
+    while len(frames) <= MAX_CYCLE:
+        obs = env.step(env_action)[0]
+        frames.append(obs)
+        if np.array_equal(obs, start):
+            break
+    else:
+        raise CannotPlanError(f"env action {name!r} did not bring the frame back within {MAX_CYCLE} steps")
+    order = len(frames) - 1
+    z = agent.encode(np.stack(frames)) @ agent.latent_basis().T
+    planes = np.arange(agent.config.latent_size // 2)
+    steps = circular_mean(wrap(np.diff(plane_angles(z, planes), axis=0)))
+    plane = int(row["plane"])
+    off = float(np.abs(np.delete(steps, plane)).max(initial=0.0))
+    unit = 2 * math.pi / order
+    units = int(round(float(steps[plane]) / unit)) % order
+    if units == 0:
+        raise CannotPlanError(f"env action {name!r} links to latent plane {plane}, but turns it by "
+                              f"{float(steps[plane]):+.3f} rad per step: less than half a unit 2*pi/{order}")
+    if off > unit / 2:
+        raise CannotPlanError(f"env action {name!r} turns latent planes other than its own ({plane}) by up to "
+                              f"{off:.3f} rad per step: the representation is not disentangled enough to plan in")
+    if math.gcd(units, order) != 1:
+        raise CannotPlanError(f"env action {name!r} moves {units} units of 2*pi/{order} per step, which does not "
+                              f"generate the whole cycle its frames go round")
+    seen = plane_angles(z[:-1], np.array([plane]))[:, 0]
+    angles = np.empty(order)
+    angles[(np.arange(order) * units) % order] = seen
+    link = ActionLink(env_action, name, latent_action, agreement, plane, float(row["angle"]), order,
+                      float(steps[plane]), units, off)
+    return Calibration(link, angles)

@@ -1,0 +1,73 @@
+"""An agent's encoder as SB3 features: the right shapes, frozen or fine-tuned, and usable by PPO on the goal task."""
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+from agent_helpers import tiny_agent
+from stable_baselines3 import PPO
+
+import flatland_env  # noqa: F401
+from agents.sb3 import EncoderFeatures
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    path = tmp_path_factory.mktemp("sb3") / "agent.pt"
+    tiny_agent("rgrvae").save(path)
+    return path
+
+
+def test_features_are_the_latent_means_of_both_frames(checkpoint):
+    agent = tiny_agent("rgrvae")
+    env = gym.make("FlatLandGoal-v0")
+    obs, _ = env.reset(seed=0)
+    feats = EncoderFeatures(env.observation_space, checkpoint)
+    batch = {k: torch.as_tensor(v[None]).float() / 255 for k, v in obs.items()}
+    out = feats(batch)
+    assert out.shape == (1, 8) and feats.features_dim == 8
+    expected = np.concatenate([agent.encode(obs["observation"][None]), agent.encode(obs["goal"][None])], 1)
+    np.testing.assert_allclose(out.detach().numpy(), expected, atol=1e-4)
+    stacked = gym.make("FlatLandGoal-v0", observation="stacked")
+    s_obs, _ = stacked.reset(seed=0)
+    s_out = EncoderFeatures(stacked.observation_space, checkpoint)(torch.as_tensor(s_obs[None]).float() / 255)
+    np.testing.assert_allclose(s_out.detach().numpy(), expected, atol=1e-4)
+
+
+def test_frozen_encoder_gets_no_gradient_and_fine_tuned_one_does(checkpoint):
+    space = gym.make("FlatLandGoal-v0").observation_space
+    batch = {k: torch.rand(2, *s.shape) for k, s in space.spaces.items()}
+    frozen, tuned = EncoderFeatures(space, checkpoint), EncoderFeatures(space, checkpoint, frozen=False)
+    assert not any(p.requires_grad for p in frozen.parameters())
+    frozen.train()
+    assert not frozen.encoder.training
+    tuned(batch).sum().backward()
+    assert all(p.grad is not None for p in tuned.parameters())
+    assert not frozen(batch).requires_grad
+
+
+def test_ppo_trains_on_the_goal_task_with_the_frozen_features(checkpoint):
+    model = PPO("MultiInputPolicy", "FlatLandGoal-v0", n_steps=64, batch_size=32, n_epochs=1, seed=0, device="cpu",
+                policy_kwargs=dict(features_extractor_class=EncoderFeatures,
+                                   features_extractor_kwargs=dict(checkpoint=str(checkpoint))))
+    before = [p.detach().clone() for p in model.policy.features_extractor.parameters()]
+    learned = tiny_agent("rgrvae").vae.encoder.parameters()
+    assert all(torch.equal(a, b) for a, b in zip(before, learned))  # SB3's orthogonal init left the encoder alone
+    model.learn(256)
+    assert model.num_timesteps == 256
+    after = list(model.policy.features_extractor.parameters())
+    assert all(torch.equal(a, b) for a, b in zip(before, after))  # frozen through PPO's updates
+    action, _ = model.predict(model.env.reset(), deterministic=True)
+    assert action.shape == (1,) and 0 <= int(action[0]) < 4
+
+
+def test_bad_feature_arguments(checkpoint, tmp_path):
+    space = gym.make("FlatLandGoal-v0").observation_space
+    with pytest.raises(ValueError, match="frozen"):
+        EncoderFeatures(space, checkpoint, frozen="yes")
+    with pytest.raises(ValueError, match="64, 64, 1"):
+        EncoderFeatures(gym.make("FlatLandGoal-v0", obs_mode="rgb").observation_space, checkpoint)
+    with pytest.raises(ValueError, match="'observation' and 'goal'"):
+        EncoderFeatures(gym.spaces.Dict({"observation": space["observation"]}), checkpoint)
+    with pytest.raises(ValueError):
+        EncoderFeatures(space, tmp_path / "missing.pt")
