@@ -182,14 +182,16 @@ class LatentActionAgent(BaseAgent):
         c = self.rho.change_of_basis
         return np.eye(self.config.latent_size, dtype=np.float32) if c is None else c.detach().float().cpu().numpy()
 
-    def planner(self, link_steps: int = 256, seed: int = 0, method: str = "cycle") -> "LatentPlanner":
+    def planner(self, link_steps: int = 256, seed: int = 0, method: str = "cycle",
+                calibration_walks: int = 3) -> "LatentPlanner":
         """The agent's :class:`~agents.planning.LatentPlanner`: env actions linked to latent actions and calibrated
-        from ``link_steps`` + one cycle per env action of its own env steps; rebuilt after further training."""
+        from ``link_steps`` + ``calibration_walks`` cycles per env action of its own env steps; rebuilt after
+        further training."""
         from agents.planning import LatentPlanner
 
-        key = (self.num_steps, link_steps, seed, method)
+        key = (self.num_steps, link_steps, seed, method, calibration_walks)
         if getattr(self, "_planner_key", None) != key:
-            self._planner = LatentPlanner.build(self, link_steps, seed, method)
+            self._planner = LatentPlanner.build(self, link_steps, seed, method, calibration_walks)
             self._planner_key = key
         return self._planner
 

@@ -16,13 +16,23 @@ action it took:
    there), encodes the walk and measures the action's mean per-step rotation of its plane:
    k units of 2*pi/n. It refuses to plan if the action also turns another plane.
    The walk also visits every position of the cycle: the agent keeps the angle at which it
-   saw each one (position j*k mod n after j steps), averaged over the plane's actions.
-3. **Plan.** For a start and a goal frame, each plane's angle of z(obs) and of z(goal) gives a
+   saw each one (position j*k mod n after j steps). It walks each action's cycle
+   ``calibration_walks`` times (3 by default), on one tour per plane: between two walks it
+   takes a few random steps of the actions linked to other planes, so the other factors
+   differ from walk to walk while this plane's numbering stays the same.
+3. **Correct for the other planes.** A learned encoder is not exactly a product: the angle at
+   which a plane shows position j shifts a little with the other factors (on FlatLand, by up
+   to half a unit near the wrap-around edge, enough to misread a position). Per position the
+   agent fits that shift as a first-order Fourier series in the other planes' angles (ridge
+   least squares over its calibration walks and its dead-reckoned link walk), so the angle
+   it expects for position j depends on what the rest of the frame's code says.
+4. **Plan.** For a start and a goal frame, each plane's angle of z(obs) and of z(goal) gives a
    position in Z_n, and the goal's offset m is their difference. ``method="cycle"`` (the
-   default) takes the position whose calibrated angle is nearest; ``"arithmetic"`` divides
-   the angle difference by the unit 2*pi/n and rounds, which assumes the latent circle is
-   evenly spaced (a learned one is not quite: at FlatLand's wrap-around edges the angles are
-   off by up to a quarter radian, more than half a unit). A breadth-first table over Z_n,
+   default) takes the position whose expected angle (calibrated, corrected for the frame's
+   other planes) is nearest; ``"arithmetic"`` divides the angle difference by the unit
+   2*pi/n and rounds, which assumes the latent circle is evenly spaced (a learned one is not
+   quite: at FlatLand's wrap-around edges the angles are off by up to a quarter radian, more
+   than half a unit). A breadth-first table over Z_n,
    built once with each linked action's k as a generator, gives a shortest word reaching m
    (so the shorter way round the cycle). The plan is the planes' words, one after the
    other: on a product of cyclic groups they commute.
@@ -50,6 +60,10 @@ if TYPE_CHECKING:
 LINK_STEPS = 256
 #: the longest cycle calibration walks before giving up
 MAX_CYCLE = 512
+#: calibration walks round each env action's cycle, each from a random state
+CALIBRATION_WALKS = 3
+#: ridge weight of the cross-plane correction's Fourier coefficients (not of its offset)
+CORRECTION_RIDGE = 0.1
 #: how a frame's angle becomes a position on its plane's cycle (see the module docstring)
 METHODS = ("cycle", "arithmetic")
 
@@ -82,6 +96,12 @@ class PlaneCycle:
     order: int
     table: FactorTable
     angles: np.ndarray  # (order,) the angle at which the agent saw each position of the cycle
+    others: np.ndarray  # the other planes, whose angles shift this plane's expected angle
+    correction: np.ndarray  # (order, 1 + 2 * len(others)) per position: coefficients on fourier_features
+
+    def expected_angles(self, other_angles: np.ndarray) -> np.ndarray:
+        """(N, order): the angle at which each position should show, given each frame's other planes' angles."""
+        return self.angles[None] + fourier_features(other_angles) @ self.correction.T
 
 
 @dataclass(frozen=True)
@@ -90,6 +110,7 @@ class Calibration:
 
     link: ActionLink
     angles: np.ndarray  # (order,) angle of position u (u = j * units mod order after j steps from the walk's start)
+    context: np.ndarray  # (order, planes) the angles of every plane where the walk saw position u
 
 
 def plane_angles(z: np.ndarray, planes: np.ndarray) -> np.ndarray:
@@ -106,6 +127,33 @@ def circular_mean(angles: np.ndarray, axis: int = 0) -> np.ndarray:
     return np.angle(np.exp(1j * angles).mean(axis=axis))
 
 
+def fourier_features(angles: np.ndarray) -> np.ndarray:
+    """(N, 1 + 2 * K) from (N, K) angles: 1, then cos and sin of each angle."""
+    angles = np.asarray(angles, np.float64)
+    return np.concatenate([np.ones((len(angles), 1)), np.cos(angles), np.sin(angles)], axis=1)
+
+
+def fit_correction(positions: np.ndarray, residuals: np.ndarray, other_angles: np.ndarray, order: int,
+                   ridge: float = CORRECTION_RIDGE) -> np.ndarray:
+    """Per position, ridge least squares of the angle's residual on fourier_features of the other planes' angles.
+
+    ``residuals[t]`` is how far sighting t's angle sits from its position's mean angle; the offset is not
+    shrunk, the Fourier coefficients are (so a position seen at few other-plane values keeps a small
+    correction). Returns (order, 1 + 2 * K).
+    """
+    features = fourier_features(other_angles)
+    penalty = ridge * np.eye(features.shape[1])
+    penalty[0, 0] = 0.0
+    coef = np.zeros((order, features.shape[1]))
+    for u in range(order):
+        rows = positions == u
+        if rows.sum() == 0:
+            continue
+        x, y = features[rows], residuals[rows]
+        coef[u] = np.linalg.solve(x.T @ x + penalty + 1e-9 * np.eye(len(penalty)), x.T @ y)
+    return coef
+
+
 class LatentPlanner:
     """Plans with an agent's latent actions once they are linked to env actions and calibrated."""
 
@@ -114,36 +162,39 @@ class LatentPlanner:
         if method not in METHODS:
             raise ValueError(f"method must be one of {METHODS}, got {method!r}")
         self.agent, self.env_steps, self.method = agent, env_steps, method
-        self.links = [w.link for w in walks]
+        self.links = first_links(walks)
         self.planes = self._cycles(walks, link_walk)
         self._plane_ids = np.array([c.plane for c in self.planes])
 
     @classmethod
     def build(cls, agent: "LatentActionAgent", link_steps: int = LINK_STEPS, seed: int = 0,
-              method: str = "cycle") -> "LatentPlanner":
-        """Link and calibrate from ``link_steps`` + one cycle per env action of the agent's own env steps."""
+              method: str = "cycle", calibration_walks: int = CALIBRATION_WALKS) -> "LatentPlanner":
+        """Link and calibrate from ``link_steps`` + ``calibration_walks`` cycles per env action of its own env steps."""
         if isinstance(link_steps, bool) or not isinstance(link_steps, (int, np.integer)) or link_steps < 1:
             raise ValueError(f"link_steps must be a positive integer, got {link_steps!r}")
+        if (isinstance(calibration_walks, bool) or not isinstance(calibration_walks, (int, np.integer))
+                or calibration_walks < 1):
+            raise ValueError(f"calibration_walks must be a positive integer, got {calibration_walks!r}")
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
             raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
         if method not in METHODS:
             raise ValueError(f"method must be one of {METHODS}, got {method!r}")
         check_plannable(agent)
-        env = make_world(agent.source.env_id, max_episode_steps=max(int(link_steps), MAX_CYCLE) + 1,
-                         **agent.source.config.env_kwargs)
+        env = make_world(agent.source.env_id, max_episode_steps=int(link_steps) + 1 + 2 * MAX_CYCLE * int(
+            calibration_walks) * agent.spec.num_actions, **agent.source.config.env_kwargs)
         try:
             rng = np.random.default_rng(seed)
             walk = link_pairs(agent, env, int(link_steps), rng)
-            latent, env_actions = walk.inferred, walk.actions
-            walks = []
+            links = []  # (env action, majority latent action, agreement)
             for e in range(agent.spec.num_actions):
-                taken = latent[env_actions == e]
+                taken = walk.inferred[walk.actions == e]
                 if len(taken) == 0:
                     raise CannotPlanError(f"env action {e} was never taken in {link_steps} random steps; "
                                           f"use more link steps")
                 votes = np.bincount(taken, minlength=agent.num_latent_actions)
-                walks.append(calibrate(agent, env, e, int(votes.argmax()), float(votes.max() / len(taken)), rng))
-            steps = int(link_steps) + sum(w.link.order for w in walks)
+                links.append((e, int(votes.argmax()), float(votes.max() / len(taken))))
+            walks, steps = calibration_tours(agent, env, links, int(calibration_walks), rng)
+            steps += int(link_steps)
         finally:
             env.close()
         return cls(agent, walks, steps, method, walk)
@@ -152,7 +203,8 @@ class LatentPlanner:
     def _cycles(walks: list[Calibration], link_walk: LinkWalk | None) -> list[PlaneCycle]:
         cycles = []
         for plane in sorted({w.link.plane for w in walks}):
-            on = [w.link for w in walks if w.link.plane == plane]
+            on_plane = [w for w in walks if w.link.plane == plane]
+            on = first_links(on_plane)
             orders = {link.order for link in on}
             if len(orders) > 1:
                 raise CannotPlanError(
@@ -160,14 +212,24 @@ class LatentPlanner:
                     f"different orders {sorted(orders)}: the plane does not hold one cyclic factor"
                 )
             n = orders.pop()
-            angles = align_cycles([w.angles for w in walks if w.link.plane == plane])
+            seen_angles = np.stack([w.angles for w in on_plane])  # (walks, n), one numbering: see calibration_tours
+            context = np.stack([w.context for w in on_plane])  # (walks, n, planes)
+            angles = circular_mean(seen_angles, axis=0)
+            positions = np.tile(np.arange(n), len(on_plane))
+            seen, around = seen_angles.reshape(-1), context.reshape(len(positions), -1)
             if link_walk is not None:  # dead reckoning: the link walk's frames at positions known from its actions
                 units = {link.env_action: link.units for link in on}
                 moved = np.array([units.get(int(a), 0) for a in link_walk.actions])
-                seen = plane_angles(link_walk.z, np.array([plane]))[:, 0]
-                angles = refine_cycle(angles, np.concatenate([[0], np.cumsum(moved)]) % n, seen, len(on))
+                walk_angles = plane_angles(link_walk.z, np.arange(context.shape[-1]))
+                walked = np.concatenate([[0], np.cumsum(moved)]) % n
+                walked, angles = refine_cycle(angles, walked, walk_angles[:, plane], len(on_plane))
+                positions = np.concatenate([positions, walked])
+                seen = np.concatenate([seen, walk_angles[:, plane]])
+                around = np.concatenate([around, walk_angles])
+            others = np.array([q for q in range(around.shape[1]) if q != plane], np.int64)
+            correction = fit_correction(positions, wrap(seen - angles[positions]), around[:, others], n)
             table = cycle_table(plane, n, [(link.env_action, link.units) for link in on])
-            cycles.append(PlaneCycle(plane, n, table, angles))
+            cycles.append(PlaneCycle(plane, n, table, angles, others, correction))
         return cycles
 
     def plan(self, obs: np.ndarray, goal_obs: np.ndarray) -> list[int]:
@@ -205,9 +267,12 @@ class LatentPlanner:
         orders = np.array([c.order for c in self.planes])
         if self.method == "arithmetic":
             return np.rint(wrap(b - a) / (2 * np.pi / orders)).astype(np.int64) % orders
+        every = np.arange(z.shape[1] // 2)
+        around = [plane_angles(z, every), plane_angles(z_goal, every)]
         out = np.empty(a.shape, np.int64)
-        for i, c in enumerate(self.planes):  # nearest calibrated angle: (N, order) distances per plane
-            near = [np.abs(wrap(x[:, i, None] - c.angles[None])).argmin(1) for x in (a, b)]
+        for i, c in enumerate(self.planes):  # nearest expected angle: (N, order) distances per plane
+            near = [np.abs(wrap(x[:, i, None] - c.expected_angles(q[:, c.others]))).argmin(1)
+                    for x, q in zip((a, b), around)]
             out[:, i] = (near[1] - near[0]) % c.order
         return out
 
@@ -254,34 +319,69 @@ def link_pairs(agent: "LatentActionAgent", env, steps: int, rng: np.random.Gener
     return LinkWalk(actions, agent.infer_actions(frames[:-1], frames[1:]), z)
 
 
-def align_cycles(tables: list[np.ndarray]) -> np.ndarray:
-    """One angle per cycle position from several walks, each numbering positions from its own start: every further
-    walk is shifted onto the first one's numbering (the circular shift whose angles fit best), then averaged."""
-    ref = tables[0]
-    shifted = [np.roll(t, -min(range(len(t)), key=lambda s: np.abs(wrap(ref - np.roll(t, -s))).sum()))
-               for t in tables[1:]]
-    return circular_mean(np.stack([ref, *shifted]), axis=0)
+def first_links(walks: list[Calibration]) -> list[ActionLink]:
+    """One link per env action (its first walk's), in the order the actions were first walked."""
+    links: dict[int, ActionLink] = {}
+    for w in walks:
+        links.setdefault(w.link.env_action, w.link)
+    return list(links.values())
 
 
-def refine_cycle(angles: np.ndarray, positions: np.ndarray, seen: np.ndarray, weight: int) -> np.ndarray:
+def refine_cycle(angles: np.ndarray, positions: np.ndarray, seen: np.ndarray,
+                 weight: int) -> tuple[np.ndarray, np.ndarray]:
     """Average more sightings into a cycle's angles: ``seen[t]`` at ``positions[t]``, numbered from an unknown start
-    (fitted: the circular shift that matches ``angles`` best); the calibrated angles count ``weight`` times."""
+    (fitted: the circular shift that matches ``angles`` best); the calibrated angles count ``weight`` times.
+    Returns the sightings' positions on the cycle's numbering and the refined angles."""
     n = len(angles)
     shift = min(range(n), key=lambda c: np.abs(wrap(angles[(positions + c) % n] - seen)).sum())
+    placed = (positions + shift) % n
     total = weight * np.exp(1j * angles)
-    np.add.at(total, (positions + shift) % n, np.exp(1j * seen))
-    return np.angle(total)
+    np.add.at(total, placed, np.exp(1j * seen))
+    return placed, np.angle(total)
 
 
-def calibrate(agent: "LatentActionAgent", env, env_action: int, latent_action: int, agreement: float,
-              rng: np.random.Generator) -> Calibration:
-    """Walk ``env_action`` round its cycle from a random state; measure its order and per-step rotation."""
+def calibration_tours(agent: "LatentActionAgent", env, links: list[tuple[int, int, float]], walks_per_action: int,
+                      rng: np.random.Generator) -> tuple[list[Calibration], int]:
+    """Per latent plane, one tour of its own: from a random state, walk each env action linked to the plane round
+    its cycle ``walks_per_action`` times, and before every walk but the first take a few random steps of the
+    actions linked to *other* planes. Those move the other factors (so the walks see this plane at other values
+    of them) but not this plane's position, so every walk of the tour numbers the plane's positions from the same
+    start and no walk has to be aligned to another by its angles. Returns the walks and the env steps taken."""
+    table = agent.angle_table()
+    plane_of = {e: int(table[latent]["plane"]) for e, latent, _ in links}
+    walks, steps = [], 0
+    for plane in dict.fromkeys(plane_of[e] for e, _, _ in links):
+        movers = [e for e, q in plane_of.items() if q != plane]
+        obs, _ = env.reset(seed=int(rng.integers(2**31)))
+        for e, latent, agreement in (link for link in links if plane_of[link[0]] == plane):
+            first = None
+            for _ in range(walks_per_action):
+                if (walks and walks[-1].link.plane == plane) and movers:
+                    for _ in range(int(rng.integers(1, walks[-1].link.order + 1))):
+                        obs = env.step(int(rng.choice(movers)))[0]
+                        steps += 1
+                cal = calibrate(agent, env, obs, e, latent, agreement)
+                steps += cal.link.order
+                if first is None:
+                    first = cal.link
+                elif (cal.link.order, cal.link.units) != (first.order, first.units):
+                    raise CannotPlanError(
+                        f"env action {first.name!r} turned its plane by {first.units} units of 2*pi/{first.order} "
+                        f"on one walk and {cal.link.units} of 2*pi/{cal.link.order} on another: its latent rotation "
+                        f"depends on the other factors")
+                walks.append(cal)
+    return walks, steps
+
+
+def calibrate(agent: "LatentActionAgent", env, start: np.ndarray, env_action: int, latent_action: int,
+              agreement: float) -> Calibration:
+    """Walk ``env_action`` round its cycle from the env's current state (frame ``start``); measure its order and
+    per-step rotation. The walk ends where it began."""
     row = agent.angle_table()[latent_action]
     name = agent.spec.action_names[env_action]
     if row["symbol"] not in ("c+", "c-", "c"):
         raise CannotPlanError(f"env action {name!r} links to latent action {latent_action}, a {row['symbol']!r} "
                               f"block, not a rotation: there is no angle to plan with")
-    start, _ = env.reset(seed=int(rng.integers(2**31)))
     frames = [start]
     while len(frames) <= MAX_CYCLE:
         obs = env.step(env_action)[0]
@@ -307,9 +407,10 @@ def calibrate(agent: "LatentActionAgent", env, env_action: int, latent_action: i
     if math.gcd(units, order) != 1:
         raise CannotPlanError(f"env action {name!r} moves {units} units of 2*pi/{order} per step, which does not "
                               f"generate the whole cycle its frames go round")
-    seen = plane_angles(z[:-1], np.array([plane]))[:, 0]
-    angles = np.empty(order)
-    angles[(np.arange(order) * units) % order] = seen
+    every = plane_angles(z[:-1], planes)  # (order, planes)
+    visited = (np.arange(order) * units) % order
+    angles, context = np.empty(order), np.empty_like(every)
+    angles[visited], context[visited] = every[:, plane], every
     link = ActionLink(env_action, name, latent_action, agreement, plane, float(row["angle"]), order,
                       float(steps[plane]), units, off)
-    return Calibration(link, angles)
+    return Calibration(link, angles, context)

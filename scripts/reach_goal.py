@@ -4,7 +4,7 @@
     python scripts/reach_goal.py runs/X/checkpoint.pt --episodes 1000 --out results/acting/reach_goal_rgrvae.json
 
 The agent links env actions to its latent actions from its own interaction (--link-steps random
-env steps plus one cycle per env action), then plans each episode once from the start and goal
+env steps plus --calibration-walks cycles per env action), then plans each episode once from the start and goal
 frames and executes the plan. Random actions (within --horizon) and the oracle's shortest
 paths play the same episodes. An agent without latent actions (beta-VAE) gets a row saying why
 it cannot plan. Exit codes: 0 done, 2 bad flags or checkpoint.
@@ -33,8 +33,11 @@ class Args:
     """steps before an episode is cut (FlatLand's longest shortest path is 32)"""
     link_steps: int = 256
     """random env steps the agent takes to link env actions to its latent actions"""
+    calibration_walks: int = 3
+    """cycles the agent walks per env action to calibrate each plane's angles (docs/acting.md)"""
     method: str = "cycle"
-    """how a frame's latent angle becomes a cycle position: cycle (nearest calibrated angle) or arithmetic"""
+    """how a frame's latent angle becomes a cycle position: cycle (nearest expected angle: calibrated, corrected
+    for the other planes) or arithmetic"""
     out: Path | None = None
     """write the numbers here as JSON, e.g. results/acting/reach_goal_rgrvae.json"""
     device: str = "cpu"
@@ -53,7 +56,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         set_threads(args.threads)
         agent = BaseAgent.load(args.checkpoint, device=args.device)
-        record = evaluate_reaching(agent, args.episodes, args.seed, args.horizon, args.link_steps, args.method)
+        record = evaluate_reaching(agent, args.episodes, args.seed, args.horizon, args.link_steps, args.method,
+                                   args.calibration_walks)
     except (ValueError, CheckpointError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

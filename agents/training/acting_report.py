@@ -13,9 +13,8 @@ import numpy as np
 
 from agents.training.experiments import fmt, table
 
-#: reach-goal records shown, in this order: (file stem suffix, row label)
-REACH_MODELS = (("rgrvae", "RGrVAE"), ("rgrvae_arithmetic", "RGrVAE"), ("forward", "ForwardVAE"),
-                ("vae", "beta-VAE"))
+#: reach-goal records are shown in this order of algorithm, with these labels
+ALGO_LABELS = {"rgrvae": "RGrVAE", "forward": "ForwardVAE", "vae": "beta-VAE"}
 #: downstream feature kinds, in this order
 FEATURES = (("pixels", "raw pixels (NatureCNN)"), ("rgrvae", "RGrVAE latents"), ("forward", "ForwardVAE latents"),
             ("vae", "beta-VAE latents"))
@@ -29,31 +28,49 @@ def _pct(x: float | None, digits: int = 1) -> str:
     return "-" if x is None else f"{100 * x:.{digits}f} %"
 
 
+def _reach_records(root: Path) -> list[dict]:
+    """Every kept ``reach_goal_*.json``: by algorithm, then planning method (cycle first), then the agent's seed."""
+    records = [r for r in (_load(path) for path in sorted(root.glob("reach_goal_*.json"))) if r is not None]
+    order = list(ALGO_LABELS)
+
+    def key(r: dict) -> tuple:
+        method = r["agent"].get("link", {}).get("method", "cycle") if r["agent"].get("can_plan") else "cycle"
+        return (order.index(r["algo"]) if r["algo"] in order else len(order), method != "cycle",
+                r.get("agent_seed", -1))
+
+    return sorted(records, key=key)
+
+
 def reach_goal_section(root: Path) -> str:
-    records = [(label, _load(root / f"reach_goal_{name}.json")) for name, label in REACH_MODELS]
-    records = [(label, r) for label, r in records if r is not None]
+    records = _reach_records(root)
     if not records:
         return "_No kept results yet: `python scripts/reach_goal.py CKPT --out results/acting/reach_goal_rgrvae.json`._"
     rows = []
-    for label, r in records:
+    for r in records:
         a = r["agent"]
+        seed = f" seed {r['agent_seed']}" if "agent_seed" in r else ""
+        who = f"{ALGO_LABELS.get(r['algo'], r['algo'])}{seed} ({r['updates']:,} updates)"
         if a["can_plan"]:
-            how = "nearest calibrated angle" if a["link"].get("method", "cycle") == "cycle" else "angle arithmetic"
-            rows.append([f"{label} ({r['updates']:,} updates), plans by {how}", _pct(a["success_rate"]),
+            how = "nearest expected angle" if a["link"].get("method", "cycle") == "cycle" else "angle arithmetic"
+            rows.append([f"{who}, plans by {how}", _pct(a["success_rate"]),
                          f"{a['mean_plan_length']:.2f}", f"{a['mean_oracle_length']:.2f}",
                          f"{a['excess_length_pct']:+.2f} %", f"{a['plan_ms_mean']:.2f} ms",
                          f"{a['link']['env_steps']}"])
         else:
-            rows.append([f"{label} ({r['updates']:,} updates)", "cannot plan: no latent actions", "-", "-", "-",
-                         "-", "-"])
-    first = records[0][1]
+            reason = "no latent actions" if r["algo"] not in ("rgrvae", "forward") else a.get("reason", "?")
+            rows.append([who, f"cannot plan: {reason}", "-", "-", "-", "-", "-"])
+    first = records[0]
+    episodes = {(r["env_id"], r["episodes"], r["seed"], r["horizon"]) for r in records}
+    if len(episodes) > 1:  # the random and oracle rows are shared: every record must play the same episodes
+        raise ValueError(f"reach-goal records under {root} played different episodes (env, count, seed, horizon): "
+                         f"{sorted(episodes)}; rerun them with the same --episodes, --seed and --horizon")
     rows.append([f"random actions (within {first['horizon']} steps)", _pct(first["random"]["success_rate"]),
                  fmt(first["random"]["mean_length_of_successes"], 2), "-", "-", "-", "-"])
     shortest = f"{first['oracle']['mean_length']:.2f}"
     rows.append(["oracle (shortest paths)", _pct(first["oracle"]["success_rate"]), shortest, shortest, "-", "-", "-"])
     header = ["who acts", "success", "mean length", "oracle's mean length", "excess length", "time per plan",
               "own env steps to link"]
-    commands = "\n".join(f"    {r['command']}" for _, r in records if r.get("command"))
+    commands = "\n".join(f"    {r['command']}" for r in records if r.get("command"))
     env = first["env_id"]
     return (f"Reaching goal frames on {env}: {first['episodes']:,} episodes of random (start, goal) pairs "
             f"(seeds {first['seed']}-{first['seed'] + first['episodes'] - 1}), each plan made once from the two "

@@ -105,7 +105,10 @@ def train_ppo(feature: str, checkpoint: str | None, seed: int, cfg: DownstreamCo
 
 def run_all(features: dict[str, str | None], seeds: list[int], cfg: DownstreamConfig, out: Path,
             log=print) -> dict[str, Any]:
-    """Every (feature, seed) run missing from ``out``, writing ``out`` after each one (so a killed job resumes)."""
+    """Every (feature, seed) run missing from ``out``, writing ``out`` after each one (so a killed job resumes).
+
+    A kept run counts only if it used the same task settings and the same checkpoint; runs of a feature
+    given another checkpoint now are dropped, so the record never mixes two agents under one name."""
     import json
 
     from agents.training.files import write_json
@@ -114,7 +117,8 @@ def run_all(features: dict[str, str | None], seeds: list[int], cfg: DownstreamCo
     if out.exists():
         old = json.loads(out.read_text())
         if old.get("config") == record["config"]:
-            record["runs"] = old["runs"]
+            record["runs"] = [r for r in old["runs"]
+                              if r["feature"] not in features or r.get("checkpoint") == features[r["feature"]]]
     have = {(r["feature"], r["seed"]) for r in record["runs"]}
     out.parent.mkdir(parents=True, exist_ok=True)
     for seed in seeds:  # seeds outermost: every kind of features gets its first seed early

@@ -39,7 +39,7 @@ def run_actions(env: GoalWrapper, actions: list[int], obs: dict) -> tuple[dict, 
 
 
 def evaluate_reaching(agent: BaseAgent, episodes: int = 1000, seed: int = 0, horizon: int = 100,
-                      link_steps: int = 256, method: str = "cycle") -> dict[str, Any]:
+                      link_steps: int = 256, method: str = "cycle", calibration_walks: int = 3) -> dict[str, Any]:
     """The agent's plans, random actions and the oracle on the same ``episodes`` (start, goal) draws."""
     check_positive_int("episodes", episodes)
     check_positive_int("horizon", horizon)
@@ -52,7 +52,8 @@ def evaluate_reaching(agent: BaseAgent, episodes: int = 1000, seed: int = 0, hor
     try:
         if not hasattr(agent, "planner"):  # no latent actions: plan() raises, saying why
             agent.plan(env.observation_space["observation"].sample(), env.observation_space["goal"].sample())
-        planner = agent.planner(link_steps=link_steps, seed=seed, method=method)  # type: ignore[attr-defined]
+        planner = agent.planner(link_steps=link_steps, seed=seed, method=method,  # type: ignore[attr-defined]
+                                calibration_walks=calibration_walks)
         link_seconds = time.perf_counter() - t0
     except CannotPlanError as e:
         reason = str(e)
@@ -86,7 +87,8 @@ def summarise(agent: BaseAgent, rows: list[dict], episodes: int, seed: int, hori
     oracle = np.array([r["oracle"] for r in rows], float)
     random_ok = np.array([r["random_success"] for r in rows])
     out: dict[str, Any] = {
-        "algo": agent.algo, "env_id": agent.source.env_id, "updates": agent.num_steps,
+        "algo": agent.algo, "agent_seed": agent.config.seed, "env_id": agent.source.env_id,
+        "updates": agent.num_steps,
         "episodes": int(episodes), "seed": int(seed), "horizon": int(horizon),
         "oracle": {"success_rate": float(np.mean([r["oracle_success"] for r in rows])),
                    "mean_length": float(oracle.mean())},

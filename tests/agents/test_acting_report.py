@@ -31,18 +31,24 @@ def test_acting_section_reads_every_number_from_the_records(tmp_path):
                                                                              "mean_length_of_successes": 41.5}}
     agent = {"can_plan": True, "success_rate": 0.995, "mean_plan_length": 16.5, "mean_oracle_length": 16.25,
              "excess_length_pct": 1.5385, "plan_ms_mean": 2.345, "link": {"env_steps": 388}}
-    (root / "reach_goal_rgrvae.json").write_text(json.dumps({**base, "algo": "rgrvae", "agent": agent}))
+    (root / "reach_goal_rgrvae.json").write_text(json.dumps({**base, "algo": "rgrvae", "agent_seed": 7,
+                                                             "agent": agent}))
     (root / "reach_goal_vae.json").write_text(json.dumps({**base, "algo": "vae", "agent": {"can_plan": False}}))
     (root / "downstream.json").write_text(json.dumps({"config": vars(DownstreamConfig()), "runs": [
         {"feature": "pixels", "seed": s, "success_rate": [0.5, 0.25 * s], "steps_to_90": None,
          "steps_per_second": 100.0} for s in (0, 1)]}))
     text = acting_sections(tmp_path)["acting"]
-    row = "| RGrVAE (6,000 updates), plans by nearest calibrated angle | 99.5 % | 16.50 | 16.25 | +1.54 % | 2.35 ms |"
+    row = ("| RGrVAE seed 7 (6,000 updates), plans by nearest expected angle | 99.5 % | 16.50 | 16.25 | +1.54 % "
+           "| 2.35 ms |")
     assert row + " 388 |" in text
     assert "| beta-VAE (6,000 updates) | cannot plan: no latent actions |" in text
     assert "| random actions (within 100 steps) | 12.5 % | 41.50 |" in text
     assert "| raw pixels (NatureCNN) | 2 | 0 %, 25 % | never, never | 100 |" in text
     assert "python scripts/reach_goal.py x.pt" in text and "ForwardVAE" not in text
+    assert text.index("RGrVAE seed 7") < text.index("beta-VAE")  # algorithms in a fixed order, not by file name
+    (root / "reach_goal_other.json").write_text(json.dumps({**base, "seed": 5, "algo": "forward", "agent": agent}))
+    with pytest.raises(ValueError, match="different episodes"):
+        acting_sections(tmp_path)
 
 
 def test_downstream_script_runs_and_resumes(tmp_path, load_script):

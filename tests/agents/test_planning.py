@@ -17,7 +17,9 @@ def test_plans_on_an_exact_torus_encoder_are_shortest_and_reach_the_goal(k, angl
     agent = torus_agent(k, angle_error=angle_error)
     planner = agent.planner()
     assert [link.latent_action for link in planner.links] == [0, 1, 2, 3]  # left right up down, as rho ordered them
-    assert [link.order for link in planner.links] == [N] * 4 and planner.env_steps == 256 + 4 * N
+    assert [link.order for link in planner.links] == [N] * 4
+    walked = 256 + 3 * 4 * N  # link walk, then 3 cycles per action
+    assert walked + 2 * 5 <= planner.env_steps <= walked + 2 * 5 * N  # and 1..33 other-plane steps before 5 of 6
     assert [link.units for link in planner.links] == [(-5 * k) % N, 5 * k % N, (-5 * k) % N, 5 * k % N]
     env, oracle = make_world("FlatLand-v0"), CyclicOracle(agent.spec)
     rng = np.random.default_rng(0)
@@ -47,6 +49,23 @@ def test_the_calibrated_cycle_absorbs_an_unevenly_spaced_circle_that_plain_arith
     assert sum(a != b for a, b in zip(wrong, shortest)) >= 5
     with pytest.raises(ValueError, match="method must be one of"):
         agent.planner(method="guess")
+
+
+def test_the_correction_reads_a_plane_whose_angle_shifts_with_the_other_factor():
+    agent = torus_agent(cross=0.12)  # x's angle moves with y by up to 0.12 rad: more than half a unit (0.095)
+    world = make_world("FlatLand-v0").unwrapped
+    rng = np.random.default_rng(3)
+    starts, goals = rng.integers(0, N, (300, 2)), rng.integers(0, N, (300, 2))
+    frames, goal_frames = world.render_states(starts), world.render_states(goals)
+    shortest = list(CyclicOracle(agent.spec).distance(starts, goals))
+    planner = agent.planner()
+    assert [len(p) for p in planner.plan_batch(frames, goal_frames)] == shortest
+    x_plane = next(c for c in planner.planes if c.plane == 0)
+    x_plane.correction[:] = 0.0  # the calibrated angles alone: one table for every y
+    wrong = [len(p) for p in planner.plan_batch(frames, goal_frames)]
+    assert sum(a != b for a, b in zip(wrong, shortest)) >= 20
+    with pytest.raises(ValueError, match="calibration_walks"):
+        LatentPlanner.build(agent, calibration_walks=0)
 
 
 def test_planning_is_refused_with_a_reason():
