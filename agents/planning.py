@@ -11,15 +11,20 @@ action it took:
    maps z(obs) to z(next_obs)) and links each env action to its majority latent action, and
    so to that action's latent plane.
 2. **Calibrate.** A learned angle can be slightly off, and 2*pi/angle is not the order of the
-   cycle. For each env action it walks from a random state, repeating that action until the
-   frame comes back (the cycle's order n: 33 on FlatLand, so at most 4 * 33 more env steps
-   there), encodes the walk and measures the action's mean per-step rotation of its plane:
-   k units of 2*pi/n. It refuses to plan if the action also turns another plane.
+   cycle. For each env action it repeats that action until the frame comes back (the
+   cycle's order n: 33 on FlatLand), encodes the walk and measures the action's mean
+   per-step rotation of its plane: k units of 2*pi/n. It refuses to plan if the action also
+   turns another plane.
    The walk also visits every position of the cycle: the agent keeps the angle at which it
    saw each one (position j*k mod n after j steps). It walks each action's cycle
    ``calibration_walks`` times (3 by default), on one tour per plane: between two walks it
-   takes a few random steps of the actions linked to other planes, so the other factors
-   differ from walk to walk while this plane's numbering stays the same.
+   takes 1 to n random steps of the actions linked to other planes, so the other factors
+   differ from walk to walk while this plane's numbering stays the same. (That rests on the
+   agent's own evidence that those actions do not turn this plane: their walks' off-plane
+   rotation is below half a unit. On FlatLand the tours take 12 * 33 env steps plus at most
+   10 * 33 between walks. A factor whose cycle length depends on another one, such as a
+   sprite's orientation, whose order depends on its shape's symmetry, is calibrated at the
+   shape the tour starts from.)
 3. **Correct for the other planes.** A learned encoder is not exactly a product: the angle at
    which a plane shows position j shifts a little with the other factors (on FlatLand, by up
    to half a unit near the wrap-around edge, enough to misread a position). Per position the
@@ -60,7 +65,7 @@ if TYPE_CHECKING:
 LINK_STEPS = 256
 #: the longest cycle calibration walks before giving up
 MAX_CYCLE = 512
-#: calibration walks round each env action's cycle, each from a random state
+#: calibration walks round each env action's cycle (one tour per plane, see the module docstring)
 CALIBRATION_WALKS = 3
 #: ridge weight of the cross-plane correction's Fourier coefficients (not of its offset)
 CORRECTION_RIDGE = 0.1
@@ -162,7 +167,8 @@ class LatentPlanner:
         if method not in METHODS:
             raise ValueError(f"method must be one of {METHODS}, got {method!r}")
         self.agent, self.env_steps, self.method = agent, env_steps, method
-        self.links = first_links(walks)
+        self.links = sorted(first_links(walks), key=lambda link: link.env_action)
+        self.calibration_walks = len(walks) // max(len(self.links), 1)
         self.planes = self._cycles(walks, link_walk)
         self._plane_ids = np.array([c.plane for c in self.planes])
 
@@ -202,7 +208,8 @@ class LatentPlanner:
     @staticmethod
     def _cycles(walks: list[Calibration], link_walk: LinkWalk | None) -> list[PlaneCycle]:
         cycles = []
-        for plane in sorted({w.link.plane for w in walks}):
+        linked = sorted({w.link.plane for w in walks})
+        for plane in linked:
             on_plane = [w for w in walks if w.link.plane == plane]
             on = first_links(on_plane)
             orders = {link.order for link in on}
@@ -226,7 +233,7 @@ class LatentPlanner:
                 positions = np.concatenate([positions, walked])
                 seen = np.concatenate([seen, walk_angles[:, plane]])
                 around = np.concatenate([around, walk_angles])
-            others = np.array([q for q in range(around.shape[1]) if q != plane], np.int64)
+            others = np.array([q for q in linked if q != plane], np.int64)  # unused planes hold no factor
             correction = fit_correction(positions, wrap(seen - angles[positions]), around[:, others], n)
             table = cycle_table(plane, n, [(link.env_action, link.units) for link in on])
             cycles.append(PlaneCycle(plane, n, table, angles, others, correction))
@@ -278,7 +285,8 @@ class LatentPlanner:
 
     def report(self) -> dict[str, Any]:
         """Plain data: the links, the calibrated cycles and the env steps it took to find them."""
-        return {"env_steps": self.env_steps, "method": self.method, "links": [asdict(link) for link in self.links],
+        return {"env_steps": self.env_steps, "method": self.method, "calibration_walks": self.calibration_walks,
+                "links": [asdict(link) for link in self.links],
                 "planes": [{"plane": c.plane, "order": c.order, "diameter": int(c.table.distance.max())}
                            for c in self.planes]}
 

@@ -48,6 +48,9 @@ def main(argv: list[str] | None = None) -> int:
     if not args.fps > 0:
         print(f"error: --fps must be > 0, got {args.fps}", file=sys.stderr)
         return 2
+    if args.out.suffix.lower() != ".gif":
+        print(f"error: --out must name a .gif file, got {str(args.out)!r}", file=sys.stderr)
+        return 2
     try:
         agent = BaseAgent.load(args.checkpoint, device=args.device)
         episode = planned_episode(agent, args.seed)

@@ -103,6 +103,11 @@ def train_ppo(feature: str, checkpoint: str | None, seed: int, cfg: DownstreamCo
             **success_curve(ends.ends, cfg.steps, cfg.window, cfg.curve_every)}
 
 
+def same_checkpoint(a: str | None, b: str | None) -> bool:
+    """Whether two checkpoint paths (None: pixels) name the same file."""
+    return a is None and b is None or a is not None and b is not None and Path(a).resolve() == Path(b).resolve()
+
+
 def run_all(features: dict[str, str | None], seeds: list[int], cfg: DownstreamConfig, out: Path,
             log=print) -> dict[str, Any]:
     """Every (feature, seed) run missing from ``out``, writing ``out`` after each one (so a killed job resumes).
@@ -117,8 +122,13 @@ def run_all(features: dict[str, str | None], seeds: list[int], cfg: DownstreamCo
     if out.exists():
         old = json.loads(out.read_text())
         if old.get("config") == record["config"]:
-            record["runs"] = [r for r in old["runs"]
-                              if r["feature"] not in features or r.get("checkpoint") == features[r["feature"]]]
+            keep = [r for r in old["runs"] if r["feature"] not in features
+                    or same_checkpoint(r.get("checkpoint"), features[r["feature"]])]
+            for r in old["runs"]:
+                if r not in keep:
+                    log(f"dropped the kept {r['feature']} seed {r['seed']} run: it used {r.get('checkpoint')}, "
+                        f"not {features[r['feature']]}")
+            record["runs"] = keep
     have = {(r["feature"], r["seed"]) for r in record["runs"]}
     out.parent.mkdir(parents=True, exist_ok=True)
     for seed in seeds:  # seeds outermost: every kind of features gets its first seed early

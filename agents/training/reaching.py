@@ -43,6 +43,7 @@ def evaluate_reaching(agent: BaseAgent, episodes: int = 1000, seed: int = 0, hor
     """The agent's plans, random actions and the oracle on the same ``episodes`` (start, goal) draws."""
     check_positive_int("episodes", episodes)
     check_positive_int("horizon", horizon)
+    check_positive_int("calibration_walks", calibration_walks)
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
     env = goal_env(agent, horizon)

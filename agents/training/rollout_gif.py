@@ -62,19 +62,19 @@ def planned_episode(agent: BaseAgent, seed: int = 0, horizon: int = 100) -> Epis
         def angles(z: np.ndarray) -> np.ndarray:
             return plane_angles((z @ basis.T)[None], planes)[0]
 
-        steps = []
-        for i, action in enumerate([*plan, None]):
+        def record(action: int | None) -> Step:
             z = agent.encode(obs["observation"][None])[0]
             z_next = z if action is None else z @ reps[link[action]].T
-            prediction = agent.decode(z_next[None])[0]
             name = None if action is None else env.unwrapped.action_name(action)
-            steps.append(Step(obs["observation"], prediction, name, angles(z), angles(z_next)))
-            if action is not None:
-                obs, _, terminated, truncated, _ = env.step(action)
-                if (terminated or truncated) and i < len(plan) - 1:  # the goal was passed, or the horizon hit
-                    steps.append(Step(obs["observation"], obs["observation"], None,
-                                      angles(agent.encode(obs["observation"][None])[0]), angles(z_next)))
-                    break
+            return Step(obs["observation"], agent.decode(z_next[None])[0], name, angles(z), angles(z_next))
+
+        steps = []
+        for action in plan:
+            steps.append(record(action))
+            obs, _, terminated, truncated, _ = env.step(action)
+            if terminated or truncated:  # the goal reached (at the plan's end, or passed on the way) or the horizon
+                break
+        steps.append(record(None))
         goal = obs["goal"]
         reached = bool(np.array_equal(obs["observation"], goal))
         return Episode(steps, goal, angles(agent.encode(goal[None])[0]), planes.tolist(), reached,

@@ -31,7 +31,7 @@ def test_acting_section_reads_every_number_from_the_records(tmp_path):
                                                                              "mean_length_of_successes": 41.5}}
     agent = {"can_plan": True, "success_rate": 0.995, "mean_plan_length": 16.5, "mean_oracle_length": 16.25,
              "excess_length_pct": 1.5385, "plan_ms_mean": 2.345, "link": {"env_steps": 388}}
-    (root / "reach_goal_rgrvae.json").write_text(json.dumps({**base, "algo": "rgrvae", "agent_seed": 7,
+    (root / "reach_goal_zz.json").write_text(json.dumps({**base, "algo": "rgrvae", "agent_seed": 7,
                                                              "agent": agent}))
     (root / "reach_goal_vae.json").write_text(json.dumps({**base, "algo": "vae", "agent": {"can_plan": False}}))
     (root / "downstream.json").write_text(json.dumps({"config": vars(DownstreamConfig()), "runs": [
@@ -45,7 +45,7 @@ def test_acting_section_reads_every_number_from_the_records(tmp_path):
     assert "| random actions (within 100 steps) | 12.5 % | 41.50 |" in text
     assert "| raw pixels (NatureCNN) | 2 | 0 %, 25 % | never, never | 100 |" in text
     assert "python scripts/reach_goal.py x.pt" in text and "ForwardVAE" not in text
-    assert text.index("RGrVAE seed 7") < text.index("beta-VAE")  # algorithms in a fixed order, not by file name
+    assert text.index("RGrVAE seed 7") < text.index("beta-VAE")  # algorithms in a fixed order: zz sorts after vae
     (root / "reach_goal_other.json").write_text(json.dumps({**base, "seed": 5, "algo": "forward", "agent": agent}))
     with pytest.raises(ValueError, match="different episodes"):
         acting_sections(tmp_path)
@@ -62,3 +62,26 @@ def test_downstream_script_runs_and_resumes(tmp_path, load_script):
     assert [(r["feature"], r["seed"], r["timesteps"]) for r in first["runs"]] == [("pixels", 0, [32, 64])]
     assert script.main(argv) == 0 and json.loads(out.read_text()) == first  # nothing left to run
     assert script.main(argv + ["--rgrvae", str(tmp_path / "missing.pt")]) == 2
+
+
+def test_kept_downstream_runs_are_dropped_only_for_another_checkpoint(tmp_path, monkeypatch):
+    from agents.training import downstream
+
+    calls = []
+
+    def fake_ppo(feature, checkpoint, seed, cfg):
+        calls.append((feature, seed))
+        return {"feature": feature, "checkpoint": checkpoint, "seed": seed, "success_rate": [1.0],
+                "steps_to_90": 1, "steps_per_second": 1.0}
+
+    monkeypatch.setattr(downstream, "train_ppo", fake_ppo)
+    out, cfg, logged = tmp_path / "d.json", DownstreamConfig(), []
+    (tmp_path / "a.pt").write_text("x")
+    downstream.run_all({"pixels": None, "rgrvae": str(tmp_path / "a.pt")}, [0], cfg, out, log=logged.append)
+    assert calls == [("pixels", 0), ("rgrvae", 0)]
+    downstream.run_all({"pixels": None, "rgrvae": str(tmp_path / "." / "a.pt")}, [0], cfg, out, log=logged.append)
+    assert len(calls) == 2  # the same file by another spelling: both runs kept
+    downstream.run_all({"rgrvae": str(tmp_path / "b.pt")}, [0], cfg, out, log=logged.append)
+    assert calls[-1] == ("rgrvae", 0) and len(calls) == 3 and any("dropped" in line for line in logged)
+    kept = json.loads(out.read_text())["runs"]
+    assert sorted((r["feature"], r["checkpoint"] is None) for r in kept) == [("pixels", True), ("rgrvae", False)]

@@ -31,6 +31,13 @@ def test_a_planned_episode_is_recorded_step_by_step_and_reaches_the_goal():
         planned_episode(torus_agent(), seed=-1)
 
 
+def test_an_episode_cut_by_the_horizon_ends_with_the_agents_own_reconstruction():
+    cut = planned_episode(torus_agent(), seed=5, horizon=2)
+    assert not cut.reached and len(cut.steps) == 3 and cut.steps[-1].action is None
+    last = cut.steps[-1]
+    np.testing.assert_allclose(last.angles, last.predicted_angles)  # no action: the prediction is the frame itself
+
+
 def test_the_script_writes_a_gif_or_says_why_it_cannot(tmp_path, load_script, monkeypatch, capsys):
     script = load_script("rollout_gif")
     vae = tmp_path / "vae.pt"
@@ -46,6 +53,7 @@ def test_the_script_writes_a_gif_or_says_why_it_cannot(tmp_path, load_script, mo
     frames = iio.imread(out)
     assert printed["reached"] and frames.shape[0] == printed["frames"] == printed["steps"] + 1
     assert script.main(["any.pt", "--fps", "0"]) == 2
+    assert script.main(["any.pt", "--out", str(tmp_path / "r.png")]) == 2 and not (tmp_path / "r.png").exists()
     assert script.main(["any.pt", "--scale", "9"]) == 2
 
 
