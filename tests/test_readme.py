@@ -37,3 +37,16 @@ def test_the_two_commands_are_in_the_readme_and_ci_runs_the_test_command():
     assert run in README and test in README
     ci = (REPO / ".ci" / "run").read_text()
     assert "torch==2.13.0" in ci and "python -m pytest -q" in ci
+
+
+@pytest.mark.parametrize("name", sorted(EXPERIMENTS))
+def test_every_claim_with_kept_runs_has_its_summary_figure(name, tmp_path):
+    from agents.training.reproduce import kept_records
+
+    experiment = EXPERIMENTS[name]
+    assert experiment.figure is not None, f"{name} has no summary figure"
+    records = kept_records(experiment, REPO / "results")
+    if records:  # without kept runs the README says so (the section test) and there is nothing to draw
+        experiment.figure(records, tmp_path / "summary.png")
+        assert (tmp_path / "summary.png").stat().st_size > 5000
+        assert (REPO / "results" / name / "summary.png").is_file(), "run `python scripts/reproduce.py tables`"
