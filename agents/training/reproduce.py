@@ -24,11 +24,13 @@ from typing import Any, Callable
 from agents.base import agent_class
 from agents.training.evaluation import METRICS_NAME, evaluate_agent
 from agents.training.files import prepare_dir, write_json
-from agents.training.run import DEFAULT_TOTAL_STEPS, RUN_NAME, RunConfig, train
+from agents.training.run import DEFAULT_TOTAL_STEPS, RUN_NAME, RunConfig, RunError, train
 from flatland_env.pairs import PairSourceConfig
 
 #: where a run asked to be measured on noisy frames keeps that record
 NOISY_METRICS_NAME = "metrics_noisy.json"
+#: what a run that stopped with a training error leaves in its results folder instead of a metrics.json
+FAILED_NAME = "failed.json"
 
 
 @dataclass(frozen=True)
@@ -86,7 +88,14 @@ def run_experiment(
             log(f"{experiment.name}/{plan.name}: kept result, skipped")
         else:
             start = time.perf_counter()
-            _run(plan, Path(work_root) / experiment.name / plan.name, kept, progress)
+            try:
+                _run(plan, Path(work_root) / experiment.name / plan.name, kept, progress)
+            except RunError as e:  # a run that cannot finish is a result too: kept, shown, retried next time
+                prepare_dir(kept)
+                write_json(kept / FAILED_NAME, {"run": plan.name, "seed": plan.seed, "error": str(e)})
+                log(f"{experiment.name}/{plan.name}: stopped without a result: {e}")
+                continue
+            (kept / FAILED_NAME).unlink(missing_ok=True)
             log(f"{experiment.name}/{plan.name}: {time.perf_counter() - start:.0f} s")
         records[plan.name] = load_records(kept)
     return records
@@ -150,12 +159,26 @@ def replace_between_markers(text: str, name: str, body: str) -> str:
     return pattern.sub(lambda _: f"{begin}\n{body.strip()}\n{end}", text)
 
 
+def failed_runs(experiment: Experiment, results_root: str | Path = "results") -> dict[str, dict]:
+    """Runs of an experiment that stopped without a result (a training error), by run name."""
+    root = Path(results_root) / experiment.name
+    if not root.is_dir():
+        return {}
+    return {p.name: json.loads((p / FAILED_NAME).read_text()) for p in sorted(root.iterdir())
+            if (p / FAILED_NAME).is_file() and not (p / METRICS_NAME).is_file()}
+
+
 def generated_sections(experiments: dict[str, Experiment], results_root: str | Path = "results") -> dict[str, str]:
-    """Every experiment's table, made from its kept records (empty experiments say so)."""
+    """Every experiment's table, made from its kept records (empty experiments say so), and its failed runs."""
     out = {}
     for name, exp in experiments.items():
         records = kept_records(exp, results_root)
-        out[name] = exp.table(records) if records else f"_No kept results yet: `python scripts/reproduce.py {name}`._"
+        body = exp.table(records) if records else f"_No kept results yet: `python scripts/reproduce.py {name}`._"
+        failed = failed_runs(exp, results_root)
+        if failed:
+            body += "\n\nRuns that stopped without a result (rerunning the claim retries them):\n\n" + "\n".join(
+                f"- `{run}`: {record['error']}" for run, record in failed.items())
+        out[name] = body
     return out
 
 
