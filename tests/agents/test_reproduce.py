@@ -31,3 +31,24 @@ def test_a_run_that_fails_is_kept_shown_and_retried(tmp_path, monkeypatch):
                                log=lambda _: None)) == ["a_s1", "a_s2"]
     assert failed_runs(experiment, tmp_path) == {} and "stopped without" not in generated_sections(
         {"claimX": experiment}, tmp_path)["claimX"]
+
+
+def test_pairs_seen_are_summarised_as_median_and_range():
+    from agents.training.experiments import pairs_summary
+
+    assert pairs_summary([249_600, 104_000, 160_000, None]) == "160,000 (104,000-249,600)"
+    assert pairs_summary([249_600, 249_600]) == "249,600"
+    assert pairs_summary([None]) == "-"
+
+
+def test_a_sprites_factor_row_shows_the_target_angle_of_its_realised_order():
+    from agents.training.experiments import sprites_factor_rows
+
+    names = ["scale-", "scale+"]
+    metrics = {
+        "metrics": {"action_estimation": {"confusion": [[9, 1], [0, 10]], "action_names": names},
+                    "equivariance": {"action_map": [0, 1], "per_action": {"scale-": 0.01, "scale+": 0.03}}},
+        "latent_actions": [{"angle": -2.09, "realised_order": 3}, {"angle": 2.10, "realised_order": None}],
+        "acceptance": {"angles": [{"true_action": a, "target": 2.0944} for a in names]},
+    }
+    assert sprites_factor_rows(metrics) == [["scale", 0.95, "2.090 2.100", "2.094", "3 -", "0.020 ± 0.010"]]
