@@ -122,13 +122,12 @@ def run_all(features: dict[str, str | None], seeds: list[int], cfg: DownstreamCo
     if out.exists():
         old = json.loads(out.read_text())
         if old.get("config") == record["config"]:
-            keep = [r for r in old["runs"] if r["feature"] not in features
-                    or same_checkpoint(r.get("checkpoint"), features[r["feature"]])]
             for r in old["runs"]:
-                if r not in keep:
+                if r["feature"] not in features or same_checkpoint(r.get("checkpoint"), features[r["feature"]]):
+                    record["runs"].append(r)
+                else:
                     log(f"dropped the kept {r['feature']} seed {r['seed']} run: it used {r.get('checkpoint')}, "
                         f"not {features[r['feature']]}")
-            record["runs"] = keep
     have = {(r["feature"], r["seed"]) for r in record["runs"]}
     out.parent.mkdir(parents=True, exist_ok=True)
     for seed in seeds:  # seeds outermost: every kind of features gets its first seed early

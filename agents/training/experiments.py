@@ -171,9 +171,7 @@ def main_job_table(records: dict[str, dict]) -> str:
         m = rec["metrics"]
         run = m.get("run", {})
         wall = (run.get("train_seconds") or 0) + (run.get("evaluate_seconds") or 0)
-        pairs = pairs_seen(m)
-        rows.append([get(m, "config", "seed"), "-" if pairs is None else f"{pairs:,}", run.get("stop_reason"),
-                     f"{wall:.0f}",
+        rows.append([get(m, "config", "seed"), pairs_summary([pairs_seen(m)]), run.get("stop_reason"), f"{wall:.0f}",
                      *acceptance_cells(m)[:3], get(m, "metrics", "independence", "independence"),
                      get(m, "metrics", "d_lsbd", "d_lsbd"), fmt(run.get("peak_rss_mb"), 0), acceptance_cells(m)[3]])
     header = ["seed", "pairs seen", "stopped because", "wall s (train + eval)", "(a) accuracy", "(b) max angle error",
@@ -280,10 +278,11 @@ def sprites_factor_rows(m: dict) -> list[list[Any]]:
     rows = []
     for f in range(0, len(names), 2):
         pair = [f, f + 1]
-        correct = sum(int(confusion[a, mapping[a]]) for a in pair if a < len(mapping) and mapping[a] >= 0)
+        matched = [a for a in pair if a < len(mapping) and mapping[a] >= 0]
+        correct = sum(int(confusion[a, mapping[a]]) for a in matched)
         total = int(confusion[pair].sum()) if confusion.ndim == 2 and confusion.shape[0] > f + 1 else 0
-        angles = [abs(table_rows[mapping[a]]["angle"]) for a in pair if a < len(mapping) and mapping[a] >= 0]
-        orders = [table_rows[mapping[a]].get("realised_order") for a in pair if a < len(mapping) and mapping[a] >= 0]
+        angles = [abs(table_rows[mapping[a]]["angle"]) for a in matched]
+        orders = [table_rows[mapping[a]].get("realised_order") for a in matched]
         factor = names[f].rstrip("+-")
         target = targets.get(names[f])
         rows.append([factor, correct / total if total else None, " ".join(f"{a:.3f}" for a in angles),
@@ -303,15 +302,13 @@ def claim6_table(records: dict[str, dict]) -> str:
         rows.append([run, get(m, "config", "seed"), "all 8 actions", get(m, "acceptance", "action_accuracy"),
                      "", "", "", fmt(get(m, "metrics", "equivariance", "relative_error"))])
     header = ["run", "seed", "factor", "matched accuracy", "learned abs. angles (rad)", "target 2πk/n (rad)",
-              "realised orders",
-              "equivariance error"]
+              "realised orders", "equivariance error"]
     extra = []
     for name, rec in ordered:
         m = rec["metrics"]
-        pairs = pairs_seen(m)
         extra.append([_variant(name), get(m, "config", "seed"), get(m, "metrics", "equivariance", "latent_spread"),
                       get(m, "metrics", "independence", "independence"), get(m, "metrics", "independence", "fit_ok"),
-                      get(m, "metrics", "d_lsbd", "d_lsbd"), "-" if pairs is None else f"{pairs:,}"])
+                      get(m, "metrics", "d_lsbd", "d_lsbd"), pairs_summary([pairs_seen(m)])])
     return table(header, rows) + "\n\n" + table(
         ["run", "seed", "latent spread", "independence", "maps fit", "D_LSBD", "pairs seen"], extra)
 
