@@ -50,6 +50,12 @@ def check_positive_int(name: str, value: Any) -> int:
     return int(value)
 
 
+def check_nonnegative_int(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+        raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
+    return int(value)
+
+
 def check_number(name: str, value: Any, low: float = 0.0, high: float = math.inf, low_open: bool = False) -> float:
     """A finite number in [low, high] (or (low, high] with ``low_open``)."""
     ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
@@ -90,6 +96,11 @@ class AgentConfig:
     """width of the FC layers"""
     output_selu: bool = False
     """SELU on the encoder output as in the original code (flattens latent circles)"""
+    logvar_bounds: tuple[float, float] | None = None
+    """soft bounds (low, high) on the encoder's log-variance (None: unbounded, as in the paper)"""
+    grad_clip: float = 0.0
+    """clip the global norm of all gradients at this multiple of its median over the last 100 updates, so one
+    wild batch cannot throw the weights or Adam's moments far (0: no clipping)"""
     precision: Precision = "auto"
     """auto (bf16 only where the hardware computes it natively), fp32 or bf16 autocast for the conv nets"""
     seed: int = 0
@@ -110,6 +121,13 @@ class AgentConfig:
         check_number("lr_final_frac", self.lr_final_frac, 0.0, 1.0, low_open=True)
         check_number("beta", self.beta)
         check_number("capacity", self.capacity)
+        check_number("grad_clip", self.grad_clip)
+        if self.logvar_bounds is not None:
+            bounds = tuple(self.logvar_bounds)
+            if len(bounds) != 2 or not all(isinstance(b, (int, float)) and math.isfinite(b) for b in bounds) \
+                    or bounds[0] >= bounds[1]:
+                raise ValueError(f"logvar_bounds must be two finite numbers low < high, or None, got {bounds!r}")
+            self.logvar_bounds = (float(bounds[0]), float(bounds[1]))
         check_lr("lr", self.lr)
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise ValueError(f"seed must be an integer >= 0, got {self.seed!r}")
@@ -160,6 +178,10 @@ class BaseAgent:
         self.stop_reason: str | None = None
         #: (update, label-free equivariance error) of every check of the stopping rule so far
         self.self_checks: list[tuple[int, float]] = []
+        #: update at which the learning-rate decay began (None: not yet; agents may start it on a signal)
+        self.lr_decay_start: int | None = 0
+        #: global gradient norms of the last updates, the scale of the gradient clipping
+        self.grad_norms: list[float] = []
         self.generator = torch.Generator(device=self.device).manual_seed(self.config.seed)
         self.np_rng = np.random.default_rng(self.config.seed)
         self.source = self._make_source(source)
@@ -167,8 +189,13 @@ class BaseAgent:
         self.world = self.source.world
         self.obs_shape: tuple[int, ...] = tuple(self.source.observation_space.shape)
         self._check_world()
+        self._init_learner(self.config.seed)
+
+    def _init_learner(self, init_seed: int) -> None:
+        """Fresh networks (initialised from ``init_seed``), optimiser and finite-value guard."""
+        self._init_seed = int(init_seed)
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(self.config.seed)
+            torch.manual_seed(self._init_seed)
             self.vae = VAE(
                 in_channels=self.obs_shape[-1],
                 latent_size=self.config.latent_size,
@@ -176,6 +203,7 @@ class BaseAgent:
                 hidden=self.config.hidden,
                 frame_size=self.obs_shape[0],
                 output_selu=self.config.output_selu,
+                logvar_bounds=self.config.logvar_bounds,
             )
             self._build()
         self.modules().to(self.device, memory_format=torch.channels_last)
@@ -255,6 +283,8 @@ class BaseAgent:
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self._guard.check_gradients()
+        if self.config.grad_clip > 0:
+            self._clip_gradients()
         scale = self.lr_scale()
         for group in self.optimizer.param_groups:
             group["lr"] = group["initial_lr"] * scale
@@ -263,12 +293,19 @@ class BaseAgent:
         self.num_steps += 1
         return {"loss": float(loss.detach()), **{k: float(v) for k, v in stats.items()}}
 
+    def _clip_gradients(self, history: int = 100) -> None:
+        """Clip the global gradient norm at grad_clip x its median over the last ``history`` updates."""
+        limit = self.config.grad_clip * float(np.median(self.grad_norms)) if self.grad_norms else math.inf
+        norm = float(torch.nn.utils.clip_grad_norm_(self._guard.params, limit))
+        self.grad_norms = (self.grad_norms + [min(norm, limit)])[-history:]
+
     def lr_scale(self) -> float:
-        """Cosine decay from 1 to lr_final_frac over lr_decay_steps updates, then flat (1 when off)."""
+        """Cosine decay from 1 to lr_final_frac over lr_decay_steps updates from ``lr_decay_start``, then flat
+        (1 when off or not yet started)."""
         c = self.config
-        if c.lr_decay_steps == 0:
+        if c.lr_decay_steps == 0 or self.lr_decay_start is None:
             return 1.0
-        progress = min(1.0, self.num_steps / c.lr_decay_steps)
+        progress = min(1.0, max(0, self.num_steps - self.lr_decay_start) / c.lr_decay_steps)
         return c.lr_final_frac + (1 - c.lr_final_frac) * 0.5 * (1 + math.cos(math.pi * progress))
 
     def learn(
@@ -323,11 +360,14 @@ class BaseAgent:
         return None
 
     def _extra_state(self) -> dict[str, Any]:
-        """Hook: JSON-able state beyond weights and generators that a checkpoint keeps (e.g. the stopping rule's)."""
-        return {}
+        """JSON-able state beyond weights and generators that a checkpoint keeps; subclasses add theirs."""
+        return {"grad_norms": self.grad_norms, "lr_decay_start": self.lr_decay_start}
 
     def _load_extra_state(self, state: dict[str, Any]) -> None:
-        """Hook: restore what :meth:`_extra_state` saved."""
+        """Restore what :meth:`_extra_state` saved."""
+        self.grad_norms = [float(g) for g in state.get("grad_norms", [])]
+        if "lr_decay_start" in state:
+            self.lr_decay_start = state["lr_decay_start"]
 
     def progress_stats(self, stats: dict[str, float]) -> dict[str, str]:
         """What the progress bar shows."""

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from agents.base import AgentConfig, BaseAgent, check_lr, check_number, check_positive_int
+from agents.diagnostics import action_moves
 from agents.stopping import plateau_reached, relative_prediction_error
 from flatland_env.pairs import PairBatch, make_pair_source, split_labels
 from vae.groups import SYMBOLS, GroupRepresentation
@@ -47,6 +48,10 @@ class LatentActionConfig(AgentConfig):
     """group structure per latent plane: c+, c-, c (rotations), free (2x2 block), id, ref"""
     change_of_basis: bool = False
     """learn a change of basis C: rho' = C^-1 rho C"""
+    tie_angles: bool = False
+    """each plane's c- is the inverse of its c+ (one learned angle per plane; needs c+ and c- in the structure)"""
+    angle_init: float = 0.0
+    """start every rotation at this |angle| in rad (0: the paper's random U(0, 1) starts)"""
     stop_error: float = 0.0
     """stop early once the agent's own, label-free equivariance error is at most this and has stopped falling
     (0: never; --total-steps is then the only stop; docs/method.md, "Stopping")"""
@@ -58,19 +63,30 @@ class LatentActionConfig(AgentConfig):
     """relative improvement that still counts as falling"""
     stop_probe_pairs: int = 512
     """pairs the agent collects once, for itself, to measure its equivariance error on"""
+    stop_min_move: float = 0.01
+    """the rule stops only when every latent action the agent uses moves its code by at least this share of the
+    code's spread: a latent action that leaves its plane unmoved explains nothing, however small the error"""
+    lr_decay_error: float = 0.0
+    """start the cosine decay (lr_decay_steps) once the label-free equivariance error is at most this
+    (0: decay from the first update)"""
 
     def __post_init__(self) -> None:
         super().__post_init__()
         check_number("gamma", self.gamma)
         check_lr("angle_lr", self.angle_lr)
+        check_number("angle_init", self.angle_init, 0.0, 3.15)
         check_number("stop_error", self.stop_error)
         check_number("stop_min_improvement", self.stop_min_improvement, 0.0, 0.99)
+        check_number("stop_min_move", self.stop_min_move)
+        check_number("lr_decay_error", self.lr_decay_error)
         for name in ("stop_check_every", "stop_patience", "stop_probe_pairs"):
             check_positive_int(name, getattr(self, name))
         self.structure = tuple(self.structure)
         bad = [s for s in self.structure if s not in SYMBOLS]
         if not self.structure or bad:
             raise ValueError(f"structure must name one or more of {SYMBOLS}, got {self.structure!r}")
+        if self.tie_angles and not {"c+", "c-"} <= set(self.structure):
+            raise ValueError(f"tie_angles pairs each plane's c+ with its c-; the structure {self.structure} lacks one")
 
 
 class LatentActionAgent(BaseAgent):
@@ -80,12 +96,19 @@ class LatentActionAgent(BaseAgent):
     config: LatentActionConfig
     rho: GroupRepresentation
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.config.lr_decay_error > 0:
+            self.lr_decay_start = None  # begins when the label-free error first falls to lr_decay_error
+
     def _build_rho(self) -> None:
         self.rho = GroupRepresentation(
             self.config.latent_size,
             self.config.structure,
             change_of_basis=self.config.change_of_basis,
-            generator=torch.Generator().manual_seed(self.config.seed),
+            generator=torch.Generator().manual_seed(self._init_seed),
+            tied=self.config.tie_angles,
+            angle_init=self.config.angle_init,
         )
 
     def _angle_param_groups(self) -> list[dict]:
@@ -114,11 +137,11 @@ class LatentActionAgent(BaseAgent):
 
     def progress_stats(self, stats: dict[str, float]) -> dict[str, str]:
         shown = super().progress_stats(stats)
-        shown["angles"] = " ".join(f"{a:+.3f}" for a in self.rho.angles.detach().cpu().tolist())
+        shown["angles"] = " ".join(f"{a:+.3f}" for a in self.rho.effective_angles().detach().cpu().tolist())
         return shown
 
     # -- the label-free stopping rule (agents/stopping.py) -------------------------------------
-    def _self_check_pairs(self) -> PairBatch:
+    def probe_pairs(self) -> PairBatch:
         """The agent's own probe pairs: drawn once from a copy of its pair source with a seed of its own.
 
         Its labels are dropped here, before anything looks at the pairs; the training stream is untouched.
@@ -141,27 +164,48 @@ class LatentActionAgent(BaseAgent):
 
     def self_equivariance_error(self, pairs: PairBatch | None = None) -> float:
         """Relative equivariance error with the agent's own inferred actions (default: its probe pairs)."""
-        pairs = self._self_check_pairs() if pairs is None else pairs
+        pairs = self.probe_pairs() if pairs is None else pairs
         predicted, target = self.self_predicted_latents(pairs.obs, pairs.next_obs)
         return relative_prediction_error(predicted, target, self.encode(pairs.obs))
 
+    def self_check_moves(self, pairs: PairBatch | None = None) -> np.ndarray:
+        """How far each latent action the agent uses on its probe pairs moves their codes, as a share of the
+        codes' spread (agents/diagnostics.py); latent actions it never infers are left out."""
+        pairs = self.probe_pairs() if pairs is None else pairs
+        used = np.unique(self.inferred_latent_actions(pairs.obs, pairs.next_obs))
+        return action_moves(self.action_representations(), self.encode(pairs.obs))[used]
+
+    def inferred_latent_actions(self, obs: np.ndarray, next_obs: np.ndarray) -> np.ndarray:
+        """Every latent action the agent infers for each pair, flattened (one per pair; N per pair for N steps)."""
+        return self.infer_actions(obs, next_obs)
+
     def stop_check(self) -> str | None:
         c = self.config
-        if c.stop_error <= 0 or self.num_steps % c.stop_check_every:
+        measuring = c.stop_error > 0 or (c.lr_decay_error > 0 and self.lr_decay_start is None)
+        if not measuring or self.num_steps % c.stop_check_every:
             return None
         error = self.self_equivariance_error()
         self.self_checks.append((self.num_steps, error))
+        if self.lr_decay_start is None and error <= c.lr_decay_error:
+            self.lr_decay_start = self.num_steps
+        if c.stop_error <= 0:
+            return None
         if plateau_reached([e for _, e in self.self_checks], c.stop_error, c.stop_patience, c.stop_min_improvement):
+            smallest = float(self.self_check_moves().min())
+            if not smallest >= c.stop_min_move:  # a latent action that leaves its plane unmoved explains nothing
+                return None
             return (
                 f"label-free equivariance error {error:.4f} <= {c.stop_error:g} and no better by "
-                f"{c.stop_min_improvement:.0%} over the last {c.stop_patience} checks"
+                f"{c.stop_min_improvement:.0%} over the last {c.stop_patience} checks; every latent action in use "
+                f"moves the code by >= {smallest:.2f} of its spread"
             )
         return None
 
     def _extra_state(self) -> dict[str, Any]:
-        return {"self_checks": [[int(s), float(e)] for s, e in self.self_checks]}
+        return {**super()._extra_state(), "self_checks": [[int(s), float(e)] for s, e in self.self_checks]}
 
     def _load_extra_state(self, state: dict[str, Any]) -> None:
+        super()._load_extra_state(state)
         self.self_checks = [(int(s), float(e)) for s, e in state.get("self_checks", [])]
 
     @property

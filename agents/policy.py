@@ -11,10 +11,11 @@ class PairPolicy(nn.Module):
 
     conv k3 s2 (2C->32), ReLU, conv (32->16), ReLU, conv (16->16), ReLU, linear. The last
     layer starts at zero weight and unit bias, so every action starts equally likely;
-    probabilities are softmax(|logits|) as in the original.
+    probabilities are softmax(|logits|) as in the original. ``orthogonal`` initialises the
+    convolutions orthogonally, as the original code did.
     """
 
-    def __init__(self, in_channels: int, num_actions: int, frame_size: int = 64) -> None:
+    def __init__(self, in_channels: int, num_actions: int, frame_size: int = 64, orthogonal: bool = False) -> None:
         super().__init__()
         self.convs = nn.Sequential(
             nn.Conv2d(2 * in_channels, 32, 3, 2), nn.ReLU(),
@@ -24,9 +25,19 @@ class PairPolicy(nn.Module):
         )
         with torch.no_grad():
             n_flat = self.convs(torch.zeros(1, 2 * in_channels, frame_size, frame_size)).shape[1]
+        if orthogonal:  # as the original code did: gain sqrt(2) for ReLU, zero biases
+            for layer in self.convs:
+                if isinstance(layer, nn.Conv2d):
+                    nn.init.orthogonal_(layer.weight, gain=nn.init.calculate_gain("relu"))
+                    nn.init.zeros_(layer.bias)
         self.head = nn.Linear(n_flat, num_actions)
-        nn.init.zeros_(self.head.weight)
-        nn.init.ones_(self.head.bias)
+        self.reset_head()
+
+    def reset_head(self) -> None:
+        """Zero weight and unit bias: every action equally likely, whatever the frames."""
+        with torch.no_grad():
+            nn.init.zeros_(self.head.weight)
+            nn.init.ones_(self.head.bias)
 
     def forward(self, x1: torch.Tensor, x2: torch.Tensor) -> torch.Tensor:
         """Action probabilities (B, A); inputs are detached so the policy never shapes the VAE."""

@@ -9,15 +9,18 @@ never sees the environment's action labels.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, Literal
 
 import numpy as np
 import torch
 from torch import nn
 
-from agents.base import check_lr, check_number, check_positive_int
+from agents.base import check_lr, check_nonnegative_int, check_number, check_positive_int
+from agents.diagnostics import MAX_PLANE_NORM_CHANGE, diagnose
 from agents.latent_actions import LatentActionAgent, LatentActionConfig
 from agents.policy import PairPolicy
 from flatland_env.pairs import PairBatch
+from vae.alignment import best_plane_rotation, nearest_pairing, plane_alignment_score, rotate_latent_space
 from vae.preprocess import obs_to_tensor
 
 
@@ -36,6 +39,16 @@ class RGrVAEConfig(LatentActionConfig):
     stop_error: float = 0.015
     """stop early once the agent's own, label-free equivariance error is at most this and has stopped falling
     (0: never; --total-steps is then the only stop; docs/method.md, "Stopping")"""
+    tie_angles: bool = True
+    """each plane's c- is the inverse of its c+ (one learned angle per plane; needs c+ and c- in the structure)"""
+    angle_init: float = 0.5
+    """start every rotation at this |angle| in rad (0: the paper's random U(0, 1) starts, unequal across planes)"""
+    logvar_bounds: tuple[float, float] | None = (-12.0, 2.0)
+    """soft bounds (low, high) on the encoder's log-variance (None: unbounded, as in the paper)"""
+    grad_clip: float = 10.0
+    """clip the global norm of all gradients at this multiple of its median over the last 100 updates, so one
+    wild batch cannot throw the weights or Adam's moments far (0: no clipping)"""
+
     policy_lr: float = 1e-3
     """learning rate of the policy"""
     entropy_weight: float = 0.01
@@ -48,6 +61,28 @@ class RGrVAEConfig(LatentActionConfig):
     """multi-step: discounted returns instead of per-step rewards"""
     discount: float = 0.99
     """discount of the returns"""
+    policy_update: Literal["reinforce", "expected"] = "expected"
+    """reinforce: the paper's estimator on one sampled latent action per pair; expected: its exact expectation
+    over the policy, from the rewards of every latent action (already computed for each pair)"""
+    policy_init: Literal["default", "orthogonal"] = "orthogonal"
+    """initialisation of the policy's convolutions: PyTorch's default, or orthogonal as in the original code"""
+    realign: bool = True
+    """turn the code onto rho's planes when the agent's own pairs show that another orientation of latent space
+    keeps their moves in fewer planes (label-free; docs/method.md, "Realignment")"""
+    realign_every: int = 250
+    """updates between two realignment checks"""
+    realign_until: int = 2000
+    """last update at which the code may be realigned"""
+    realign_margin: float = 0.03
+    """gain in the plane-alignment score (in [1/P, 1]) that a realignment must bring"""
+    restart_after: int = 1000
+    """updates after which the agent judges its start, label-free: if rho's rotations still cannot explain its
+    code (plane-norm change above restart_norm_change), it starts again from fresh weights on the same pair
+    stream, the updates spent counted (0: never; docs/method.md, "Restarts")"""
+    restart_norm_change: float = MAX_PLANE_NORM_CHANGE
+    """plane-norm change of the agent's own pairs above which a start counts as failed"""
+    max_restarts: int = 2
+    """restarts at most"""
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -56,6 +91,18 @@ class RGrVAEConfig(LatentActionConfig):
         check_lr("policy_lr", self.policy_lr)
         check_positive_int("action_steps", self.action_steps)
         check_number("discount", self.discount, 0.0, 1.0, low_open=True)
+        check_positive_int("realign_every", self.realign_every)
+        check_nonnegative_int("realign_until", self.realign_until)
+        check_number("realign_margin", self.realign_margin, 0.0, 1.0)
+        check_nonnegative_int("restart_after", self.restart_after)
+        check_number("restart_norm_change", self.restart_norm_change)
+        check_nonnegative_int("max_restarts", self.max_restarts)
+        if self.policy_update not in ("reinforce", "expected"):
+            raise ValueError(f"policy_update must be reinforce or expected, got {self.policy_update!r}")
+        if self.policy_init not in ("default", "orthogonal"):
+            raise ValueError(f"policy_init must be default or orthogonal, got {self.policy_init!r}")
+        if self.discounted and self.policy_update != "reinforce":
+            raise ValueError("discounted returns need policy_update=reinforce (expected uses each step's rewards)")
 
 
 class RGrVAE(LatentActionAgent):
@@ -67,7 +114,14 @@ class RGrVAE(LatentActionAgent):
 
     def _build(self) -> None:
         self._build_rho()
-        self.policy = PairPolicy(self.obs_shape[-1], self.rho.num_actions, self.obs_shape[0])
+        self.policy = PairPolicy(self.obs_shape[-1], self.rho.num_actions, self.obs_shape[0],
+                                 orthogonal=self.config.policy_init == "orthogonal")
+        #: (update, score before, score after, pairing) of every realignment of the code onto rho's planes
+        self.realignments: list[dict[str, Any]] = getattr(self, "realignments", [])
+        #: every restart: the update and the diagnostics that called for it
+        self.restarts: list[dict[str, Any]] = getattr(self, "restarts", [])
+        #: the update at which the current attempt began (0, or the last restart)
+        self.attempt_start: int = getattr(self, "attempt_start", 0)
 
     def modules(self):
         return nn.ModuleDict({"vae": self.vae, "rho": self.rho, "policy": self.policy})
@@ -91,15 +145,24 @@ class RGrVAE(LatentActionAgent):
             a = torch.multinomial(probs.detach(), 1, generator=self.generator).squeeze(1)
             z_all = self.rho.apply_all(z)  # (B, A, L)
             r_all = latent_rewards(z, mu2, z_all)
-            r = r_all.gather(1, a[:, None]).squeeze(1)
             if c.regret > 0:
-                r = subtract_regret(r, r_all, c.regret)
+                r_all = subtract_regret(r_all, r_all, c.regret)
+            r = r_all.gather(1, a[:, None]).squeeze(1)
+            if c.policy_update == "expected":
+                log_terms.append(expected_log_terms(probs, r_all))
+                rewards.append(r)
+                z = z_all[torch.arange(b, device=z.device), a]
+                entropies.append(policy_entropy(probs))
+                continue
             log_terms.append(policy_log_terms(probs, a, r))
             rewards.append(r)
             entropies.append(policy_entropy(probs))
             z = z_all[torch.arange(b, device=z.device), a]
-        used = discounted_returns(rewards, c.discount) if c.discounted else rewards
-        policy_loss = reinforce_loss(used, log_terms)
+        if c.policy_update == "expected":
+            policy_loss = torch.stack(log_terms).sum()
+        else:
+            used = discounted_returns(rewards, c.discount) if c.discounted else rewards
+            policy_loss = reinforce_loss(used, log_terms)
         entropy = torch.stack(entropies).mean()
         pred = (z - mu2).pow(2).sum(-1).mean()
         loss = parts["loss"] + policy_loss - c.entropy_weight * entropy + c.gamma * pred + self.rho.penalty()
@@ -112,26 +175,113 @@ class RGrVAE(LatentActionAgent):
             "entropy": entropy.detach(),
         }
 
-    @torch.no_grad()
-    def self_predicted_latents(self, obs: np.ndarray, next_obs: np.ndarray, batch_size: int = 512):
-        """rho(a^_N) ... rho(a^_1) mu(obs) with the policy's argmax actions, as in training; and mu(next_obs).
+    # -- realignment of the code onto rho's planes (vae/alignment.py) -------------------------------
+    def stop_check(self) -> str | None:
+        c = self.config
+        since = self.num_steps - self.attempt_start
+        if c.realign and since % c.realign_every == 0 and since <= c.realign_until:
+            self.realign_planes()
+        if c.restart_after and since == c.restart_after and len(self.restarts) < c.max_restarts:
+            if self.restart_if_failed():
+                return None
+        return super().stop_check()
 
-        Label-free: the latent actions are the policy's own (the stopping rule's measurement).
+    def restart_if_failed(self) -> bool:
+        """Start again from fresh weights if rho's rotations cannot explain the code of the agent's own pairs.
+
+        The pair stream, the step count and the generators go on, so the updates spent on the failed
+        start stay counted; the stopping rule's history and the learning-rate schedule start over.
+        """
+        pairs = self.probe_pairs()
+        diag = diagnose(self, pairs.obs, pairs.next_obs)
+        if not diag["plane_norm_change"] > self.config.restart_norm_change:
+            return False
+        self.restarts.append({"update": self.num_steps, **{k: float(v) for k, v in diag.items()}})
+        self.attempt_start = self.num_steps
+        self._init_learner(self.config.seed + 1_000_003 * len(self.restarts))
+        self.self_checks = []
+        self.grad_norms = []
+        if self.config.lr_decay_error > 0:
+            self.lr_decay_start = None
+        return True
+
+    @torch.no_grad()
+    def realign_planes(self, margin: float | None = None) -> dict[str, Any] | None:
+        """Turn the code onto rho's planes if the agent's own pairs say another orientation fits them better.
+
+        The moves mu(x') - mu(x) of its probe pairs (no labels) should each lie in one of rho's
+        planes. When the best orthogonal turn of latent space raises their plane-alignment score
+        by more than ``margin`` (default: the config's), the encoder's head and the decoder's input
+        are turned by it, with their Adam moments, and the policy's last layer restarts uniform:
+        its old choices named planes that have moved. Returns the event, or None.
+        """
+        margin = self.config.realign_margin if margin is None else margin
+        pairs = self.probe_pairs()
+        moves = self.encode(pairs.next_obs) - self.encode(pairs.obs)
+        before = plane_alignment_score(moves)
+        q, after = best_plane_rotation(moves, seed=self.config.seed + self.num_steps)
+        if not np.isfinite(after) or after - before <= margin:
+            return None
+        head, dec = self.vae.encoder.head, self.vae.decoder.fc[0]
+        rotate_adam_state(self.optimizer, head, dec, q)
+        rotate_latent_space(head, dec, q)
+        self.policy.reset_head()
+        for p in self.policy.head.parameters():
+            self.optimizer.state.pop(p, None)
+        self._guard.snapshot()
+        event = {"update": self.num_steps, "score_before": before, "score_after": after,
+                 "planes_from_axes": [list(p) for p in nearest_pairing(q)]}
+        self.realignments.append(event)
+        return event
+
+    def _extra_state(self) -> dict[str, Any]:
+        return {**super()._extra_state(), "realignments": self.realignments, "restarts": self.restarts,
+                "attempt_start": self.attempt_start}
+
+    def _load_extra_state(self, state: dict[str, Any]) -> None:
+        super()._load_extra_state(state)
+        self.realignments = [dict(e) for e in state.get("realignments", [])]
+        self.restarts = [dict(e) for e in state.get("restarts", [])]
+        self.attempt_start = int(state.get("attempt_start", 0))
+
+    @torch.no_grad()
+    def policy_rollout(self, obs: np.ndarray, next_obs: np.ndarray, batch_size: int = 512):
+        """The policy's argmax latent actions applied to mu(obs), as in training; label-free.
+
+        Returns rho(a^_N) ... rho(a^_1) mu(obs), mu(next_obs) and the actions (N pairs, action_steps).
         """
         self.modules().eval()
-        predicted, targets = [], []
+        predicted, targets, actions = [], [], []
         for i in range(0, len(obs), batch_size):
             x1 = obs_to_tensor(obs[i : i + batch_size], self.device)
             x2 = obs_to_tensor(next_obs[i : i + batch_size], self.device)
             z = self.vae.encode(x1)[0].float()
-            frame = x1
+            frame, chosen = x1, []
             for t in range(self.config.action_steps):
                 if t > 0:
                     frame = torch.sigmoid(self.vae.decode(z).float())
-                z = self.rho(z, self.policy(frame, x2).argmax(-1))
+                a = self.policy(frame, x2).argmax(-1)
+                chosen.append(a)
+                z = self.rho(z, a)
             predicted.append(z.cpu())
             targets.append(self.vae.encode(x2)[0].float().cpu())
-        return torch.cat(predicted).numpy(), torch.cat(targets).numpy()
+            actions.append(torch.stack(chosen, 1).cpu())
+        if not predicted:
+            size = self.config.latent_size
+            return np.zeros((0, size), np.float32), np.zeros((0, size), np.float32), np.zeros((0, 1), np.int64)
+        return torch.cat(predicted).numpy(), torch.cat(targets).numpy(), torch.cat(actions).numpy()
+
+    def self_predicted_latents(self, obs: np.ndarray, next_obs: np.ndarray):
+        """rho(a^_N) ... rho(a^_1) mu(obs) with the policy's argmax actions, as in training; and mu(next_obs).
+
+        Label-free: the latent actions are the policy's own (the stopping rule's measurement).
+        """
+        predicted, targets, _ = self.policy_rollout(obs, next_obs)
+        return predicted, targets
+
+    def inferred_latent_actions(self, obs: np.ndarray, next_obs: np.ndarray) -> np.ndarray:
+        """Every latent action the policy picks for the pairs, over all its steps, flattened."""
+        return self.policy_rollout(obs, next_obs)[2].reshape(-1)
 
     @torch.no_grad()
     def infer_actions(self, obs: np.ndarray, next_obs: np.ndarray, batch_size: int = 512) -> np.ndarray:
@@ -147,6 +297,29 @@ class RGrVAE(LatentActionAgent):
         return torch.cat(out).numpy() if out else np.zeros(0, np.int64)
 
 
+@torch.no_grad()
+def rotate_adam_state(optimizer: torch.optim.Optimizer, head: nn.Linear, dec: nn.Linear, q: np.ndarray) -> None:
+    """Turn Adam's moments of the encoder head and decoder input with the code (vae.alignment.rotate_latent_space).
+
+    First moments are linear in the gradient and turn exactly; second moments are per element
+    and take the squared weights of the turn (their diagonal under it).
+    """
+    size = dec.in_features
+    for param, kind in ((head.weight, "head"), (head.bias, "head"), (dec.weight, "dec")):
+        state = optimizer.state.get(param, {})
+        if "exp_avg" not in state:
+            continue
+        qt = torch.as_tensor(q, dtype=param.dtype, device=param.device)
+        q2 = qt.pow(2)
+        m, v = state["exp_avg"], state["exp_avg_sq"]
+        if kind == "head":
+            m[:size] = qt @ m[:size]
+            v[:size] = q2 @ v[:size]
+        else:
+            m.copy_(m @ qt.T)
+            v.copy_(v @ q2.T)
+
+
 # -- the REINFORCE estimator, as pure functions (docs/method.md, "RGrVAE") ---------------------------
 @torch.no_grad()
 def latent_rewards(z: torch.Tensor, mu2: torch.Tensor, z_all: torch.Tensor) -> torch.Tensor:
@@ -160,8 +333,25 @@ def latent_rewards(z: torch.Tensor, mu2: torch.Tensor, z_all: torch.Tensor) -> t
 
 @torch.no_grad()
 def subtract_regret(r: torch.Tensor, r_all: torch.Tensor, weight: float) -> torch.Tensor:
-    """r - weight * (best reward over all latent actions - r): penalises choosing a worse action than the best."""
-    return r - weight * (r_all.max(1).values - r)
+    """r - weight * (best reward over all latent actions - r): penalises choosing a worse action than the best.
+
+    ``r`` is the reward of the action taken, (B,), or of every action, (B, A).
+    """
+    best = r_all.max(1).values
+    return r - weight * ((best[:, None] if r.ndim == 2 else best) - r)
+
+
+def expected_log_terms(probs: torch.Tensor, r_all: torch.Tensor) -> torch.Tensor:
+    """The exact expectation over a ~ pi of the paper's policy loss for one sampled action, batch-mean.
+
+    Sum over latent actions of pi(a) (held fixed, as the sampling distribution) times the
+    sampled estimator's loss for a: -|r_a| log p(a) where r_a >= 0, -|r_a| log(1 - p(a)) where
+    r_a < 0. Its gradient is the expectation of :func:`reinforce_loss`'s gradient, without the
+    noise of drawing one action per pair.
+    """
+    p = probs.clamp(1e-6, 1 - 1e-6)
+    per_action = torch.where(r_all >= 0, torch.log(p), torch.log1p(-p))
+    return -(probs.detach() * r_all.abs() * per_action).sum(-1).mean()
 
 
 def policy_log_terms(probs: torch.Tensor, actions: torch.Tensor, rewards: torch.Tensor) -> torch.Tensor:

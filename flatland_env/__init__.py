@@ -18,7 +18,7 @@ from flatland_env.registration import (
     register_world,
     symmetry_world_ids,
 )
-from flatland_env.spec import ActionEffect, GroupSpec, SymmetrySpec, spec_from_json
+from flatland_env.spec import ActionEffect, GroupSpec, PixelPeriod, SymmetrySpec, spec_from_json
 from flatland_env.torus import TorusSpec
 from flatland_env.transitions import Transition, TransitionCollector, load_npz, save_npz
 from flatland_env.vector import SymmetryVectorEnv
@@ -30,6 +30,7 @@ __all__ = [
     "ActionEffect",
     "FiniteGroupSpec",
     "GroupSpec",
+    "PixelPeriod",
     "SymmetrySpec",
     "SymmetryVectorEnv",
     "SymmetryWorld",

@@ -12,6 +12,12 @@ spec instead of guessing the structure from pixels, and ask it what kind of grou
   continuous torus (:mod:`flatland_env.torus`). A metric or an agent that needs a product of
   cyclic groups checks ``spec.is_cyclic_product`` (or ``is_discrete``) and refuses the others
   with a clear error.
+
+What the frames show can have more symmetry than the state: a square looks the same after a
+quarter turn. A :class:`SymmetrySpec` says so with :class:`PixelPeriod` entries, and answers
+``pixel_action_order(action, factors)`` (the order of an action on the frames of that state),
+``pixel_continuous_angle`` and ``declared_group_is_pixel_group``; without entries, the declared
+group is the group acting on the frames.
 """
 
 from __future__ import annotations
@@ -74,10 +80,16 @@ class GroupSpec:
         """Whether every two actions commute."""
         raise NotImplementedError
 
+    @property
+    def declared_group_is_pixel_group(self) -> bool:
+        """Whether the declared group acts on the frames as it does on the states (the frames repeat no sooner)."""
+        return True
+
     def describe(self) -> dict[str, Any]:
         """The group's structure in plain data, for run records and docs."""
         return {"kind": self.kind, "group": self.group_name, "abelian": self.is_abelian,
-                "cyclic_product": self.is_cyclic_product, "discrete": self.is_discrete}
+                "cyclic_product": self.is_cyclic_product, "discrete": self.is_discrete,
+                "declared_group_is_pixel_group": self.declared_group_is_pixel_group}
 
     def to_json(self) -> str:
         return json.dumps({"kind": self.kind, **self._fields_json()})
@@ -109,6 +121,21 @@ class ActionEffect:
 
 
 @dataclass(frozen=True)
+class PixelPeriod:
+    """The frames repeat along factor ``factor`` every ``periods[v]`` values, v the state's value of factor ``given``.
+
+    A symmetry of what is drawn rather than of the state: a square's orientation repeats every
+    quarter turn, a heart's only every full turn. ``labels`` name the values of ``given`` in
+    :meth:`SymmetrySpec.describe` (e.g. the shapes).
+    """
+
+    factor: int
+    given: int
+    periods: tuple[int, ...]
+    labels: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class SymmetrySpec(GroupSpec):
     """A product of cyclic groups: factors, their sizes, and the cyclic action of every discrete action on them."""
 
@@ -118,6 +145,8 @@ class SymmetrySpec(GroupSpec):
     factor_names: tuple[str, ...]
     factor_sizes: tuple[int, ...]
     actions: tuple[ActionEffect, ...]
+    #: where the frames repeat before the state does (empty: the declared group acts freely on the frames)
+    pixel_periods: tuple[PixelPeriod, ...] = ()
 
     def __post_init__(self) -> None:
         if len(self.factor_names) != len(self.factor_sizes):
@@ -134,6 +163,28 @@ class SymmetrySpec(GroupSpec):
                 )
             if a.step % self.factor_sizes[a.factor] == 0:
                 raise ValueError(f"action {a.name!r} has step {a.step}, which acts as the identity")
+        for p in self.pixel_periods:
+            self._check_pixel_period(p)
+        periodic = [p.factor for p in self.pixel_periods]
+        if len(set(periodic)) != len(periodic):
+            raise ValueError(f"at most one pixel period per factor, got several for factors {sorted(periodic)}")
+
+    def _check_pixel_period(self, p: PixelPeriod) -> None:
+        n = len(self.factor_sizes)
+        if not (0 <= p.factor < n and 0 <= p.given < n) or p.factor == p.given:
+            raise ValueError(f"pixel period {p}: factor and given must be two different factors in 0..{n - 1}")
+        size = self.factor_sizes[p.factor]
+        if len(p.periods) != self.factor_sizes[p.given] or any(q < 1 or size % q for q in p.periods):
+            raise ValueError(
+                f"pixel period of factor {self.factor_names[p.factor]!r}: periods must hold one divisor of {size} "
+                f"per value of {self.factor_names[p.given]!r} ({self.factor_sizes[p.given]}), got {p.periods}"
+            )
+        if p.labels and len(p.labels) != self.factor_sizes[p.given]:
+            raise ValueError(f"pixel period labels must name the {self.factor_sizes[p.given]} values of "
+                             f"{self.factor_names[p.given]!r}, got {p.labels}")
+        if any(a.factor == p.given for a in self.actions):
+            raise ValueError(f"the pixel period of {self.factor_names[p.factor]!r} depends on "
+                             f"{self.factor_names[p.given]!r}, which an action changes: frames would not follow states")
 
     # -- structure ---------------------------------------------------------------------
     @property
@@ -185,6 +236,79 @@ class SymmetrySpec(GroupSpec):
         if s > n / 2:
             s -= n
         return 2.0 * math.pi * s / n
+
+    # -- what the frames show ----------------------------------------------------------
+    def pixel_action_order(self, action: int, factors: np.ndarray) -> int | np.ndarray:
+        """Order of an action on the frames of a state: p / gcd(p, step), p the period its factor repeats with there.
+
+        It equals :meth:`action_order` unless the frames repeat before the state does (a square's
+        orientation: p = 10 of 40). ``factors`` is one state (an int comes back) or a batch (..., F).
+        """
+        a = self.actions[self._check_action(action)]
+        p = self._pixel_period(a.factor, factors)
+        out = p // np.gcd(p, a.step % p)
+        return int(out) if out.ndim == 0 else out
+
+    def pixel_continuous_angle(self, action: int, factors: np.ndarray) -> float | np.ndarray:
+        """:meth:`continuous_angle` on the frames of a state: ``2*pi*step/p`` wrapped into (-pi, pi]."""
+        a = self.actions[self._check_action(action)]
+        p = self._pixel_period(a.factor, factors)
+        s = a.step % p
+        out = 2.0 * math.pi * np.where(s > p / 2, s - p, s) / p
+        return float(out) if out.ndim == 0 else out
+
+    def pixel_canonical(self, factors: np.ndarray) -> np.ndarray:
+        """The representative of the states drawn alike: each periodic factor reduced modulo its period there."""
+        out = self.validate_factors(factors).copy()
+        for p in self.pixel_periods:
+            out[..., p.factor] %= np.asarray(p.periods)[out[..., p.given]]
+        return out
+
+    @property
+    def declared_group_is_pixel_group(self) -> bool:
+        """Whether every action has its declared order and continuous angle on the frames of every state."""
+        for i, a in enumerate(self.actions):
+            cases = self._pixel_cases(a.factor)
+            if cases is not None and not (
+                np.all(self.pixel_action_order(i, cases[1]) == self.action_order(i))
+                and np.all(self.pixel_continuous_angle(i, cases[1]) == self.continuous_angle(i))
+            ):
+                return False
+        return True
+
+    def pixel_orders(self) -> dict[str, dict[str, int]]:
+        """Per action on a factor with a pixel period: its order on the frames for each value that period depends on."""
+        return {a.name: dict(zip(cases[0], self.pixel_action_order(i, cases[1]).tolist()))
+                for i, a in enumerate(self.actions) if (cases := self._pixel_cases(a.factor)) is not None}
+
+    def pixel_continuous_angles(self) -> dict[str, dict[str, float]]:
+        """As :meth:`pixel_orders`, the continuous angle per action on the frames (the acceptance target there)."""
+        return {a.name: dict(zip(cases[0], self.pixel_continuous_angle(i, cases[1]).tolist()))
+                for i, a in enumerate(self.actions) if (cases := self._pixel_cases(a.factor)) is not None}
+
+    def describe(self) -> dict[str, Any]:
+        """The group's structure; where it is not the group acting on the frames, each action's orders there."""
+        out = super().describe()
+        if not out["declared_group_is_pixel_group"]:
+            out.update(pixel_orders=self.pixel_orders(), pixel_continuous_angles=self.pixel_continuous_angles())
+        return out
+
+    def _pixel_cases(self, factor: int) -> tuple[tuple[str, ...], np.ndarray] | None:
+        """Labels and one state per value of the factor that ``factor``'s pixel period depends on, or None."""
+        for p in self.pixel_periods:
+            if p.factor == factor:
+                states = np.zeros((len(p.periods), self.num_factors), dtype=np.int64)
+                states[:, p.given] = np.arange(len(p.periods))
+                return p.labels or tuple(str(v) for v in range(len(p.periods))), states
+        return None
+
+    def _pixel_period(self, factor: int, factors: np.ndarray) -> np.ndarray:
+        """Period of ``factor`` on the frames of each state, (...,) int64."""
+        f = self.validate_factors(factors)
+        for p in self.pixel_periods:
+            if p.factor == factor:
+                return np.asarray(p.periods, dtype=np.int64)[f[..., p.given]]
+        return np.full(f.shape[:-1], self.factor_sizes[factor], dtype=np.int64)
 
     def symmetries(self) -> tuple[tuple[int, ...], ...]:
         """Actions grouped by the factor they act on (one group per acted factor)."""
@@ -255,12 +379,23 @@ class SymmetrySpec(GroupSpec):
             raise ValueError(f"the JSON holds a {type(spec).__name__}, not a {cls.__name__}")
         return spec
 
+    def _fields_json(self) -> dict[str, Any]:
+        d = asdict(self)
+        if not self.pixel_periods:  # a spec without pixel periods keeps the JSON it always had
+            del d["pixel_periods"]
+        return d
+
     @classmethod
     def _from_fields(cls, d: dict[str, Any]) -> "SymmetrySpec":
         return cls(
             factor_names=tuple(d["factor_names"]),
             factor_sizes=tuple(int(s) for s in d["factor_sizes"]),
             actions=tuple(ActionEffect(**a) for a in d["actions"]),
+            pixel_periods=tuple(
+                PixelPeriod(int(p["factor"]), int(p["given"]), tuple(int(q) for q in p["periods"]),
+                            tuple(p.get("labels", ())))
+                for p in d.get("pixel_periods", ())
+            ),
         )
 
     def _check_action(self, action: int) -> int:

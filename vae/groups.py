@@ -36,7 +36,12 @@ class GroupRepresentation(nn.Module):
         change_of_basis: bool = False,
         angle_grad_clip: float = 10.0,
         generator: torch.Generator | None = None,
+        tied: bool = False,
+        angle_init: float = 0.0,
     ) -> None:
+        """``tied``: each plane's ``c-`` is the inverse of its ``c+`` (one angle per plane, as a group
+        representation must have); ``angle_init`` > 0 starts every rotation at that |angle| instead of
+        the random U(0, 1) starts, so no plane begins too slow to explain anything."""
         super().__init__()
         if isinstance(latent_size, bool) or not isinstance(latent_size, int) or latent_size < 2 or latent_size % 2:
             raise ValueError(f"latent_size must be an even integer >= 2, got {latent_size!r}")
@@ -54,10 +59,25 @@ class GroupRepresentation(nn.Module):
         self.register_buffer("plane_of", torch.tensor(plane), persistent=False)
         self.action_symbols = tuple(symbol)
 
+        if tied and not {"c+", "c-"} <= set(structure):
+            raise ValueError(f"tied angles pair each plane's c+ with its c-; the structure {structure} lacks one")
+        if not math.isfinite(angle_init) or angle_init < 0:
+            raise ValueError(f"angle_init must be a finite number >= 0, got {angle_init!r}")
+        self.tied = tied
         u = torch.rand(self.num_actions, generator=generator)
+        if angle_init > 0:
+            u = torch.full_like(u, angle_init)
         init = torch.zeros(self.num_actions)
         for i, s in enumerate(symbol):
-            init[i] = {"c+": u[i], "c-": -u[i], "c": 2 * u[i] - 1}.get(s, 0.0)
+            init[i] = {"c+": u[i], "c-": -u[i], "c": 2 * u[i] - 1 if angle_init == 0 else u[i]}.get(s, 0.0)
+        # tied: c- starts as the exact inverse of its plane's c+ (the first c+ / c- of the plane)
+        partner = torch.arange(self.num_actions)
+        for p in range(self.num_planes):
+            idx = {s: i for i, (q, s) in enumerate(zip(plane, symbol)) if q == p and s in ("c+", "c-")}
+            if tied:
+                init[idx["c-"]] = -init[idx["c+"]]
+                partner[idx["c+"]], partner[idx["c-"]] = idx["c-"], idx["c+"]
+        self.register_buffer("partner", partner, persistent=False)
         self.angles = nn.Parameter(init)
         if angle_grad_clip > 0:
             self.angles.register_hook(lambda g: g.clamp(-angle_grad_clip, angle_grad_clip))
@@ -68,9 +88,17 @@ class GroupRepresentation(nn.Module):
         self.register_buffer("ref_mask", torch.tensor([s == "ref" for s in symbol]), persistent=False)
         self.change_of_basis = nn.Parameter(torch.eye(latent_size)) if change_of_basis else None
 
+    def effective_angles(self) -> torch.Tensor:
+        """The angle each action rotates by, (A,): the parameters, or with tied angles (θ₊ − θ₋)/2 and its
+        negative, so c- is always the inverse of c+ and both parameters learn from both actions' pairs."""
+        if not self.tied:
+            return self.angles
+        return 0.5 * (self.angles - self.angles[self.partner])
+
     def blocks(self) -> torch.Tensor:
         """The 2x2 block each action applies to its plane, (A, 2, 2)."""
-        c, s = torch.cos(self.angles), torch.sin(self.angles)
+        angles = self.effective_angles()
+        c, s = torch.cos(angles), torch.sin(angles)
         rot = torch.stack([torch.stack([c, -s], -1), torch.stack([s, c], -1)], -2)
         eye = torch.eye(2, device=rot.device, dtype=rot.dtype).expand_as(rot)
         ref = torch.tensor([[1.0, 0.0], [0.0, -1.0]], device=rot.device, dtype=rot.dtype).expand_as(rot)
@@ -117,8 +145,9 @@ class GroupRepresentation(nn.Module):
     def angle_table(self) -> list[dict]:
         """Readable angles: per action its plane, symbol, angle and the group order it realises."""
         rows = []
+        angles = self.effective_angles().detach()
         for i, (p, s) in enumerate(zip(self.plane_of.tolist(), self.action_symbols)):
-            theta = float(self.angles[i].detach()) if s in CYCLIC else float("nan")
+            theta = float(angles[i]) if s in CYCLIC else float("nan")
             rows.append(
                 {
                     "action": i,

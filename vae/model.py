@@ -34,10 +34,11 @@ class VAE(nn.Module):
         hidden: int = 256,
         frame_size: int = 64,
         output_selu: bool = False,
+        logvar_bounds: tuple[float, float] | None = None,
     ) -> None:
         super().__init__()
         self.latent_size = latent_size
-        self.encoder = Encoder(in_channels, latent_size, channels, hidden, frame_size, output_selu)
+        self.encoder = Encoder(in_channels, latent_size, channels, hidden, frame_size, output_selu, logvar_bounds)
         self.decoder = Decoder(in_channels, latent_size, tuple(reversed(channels)), hidden, frame_size)
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

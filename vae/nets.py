@@ -7,7 +7,10 @@ logits. Widths are configurable (noisy-data variants double the middle convoluti
 
 from __future__ import annotations
 
+import math
+
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -32,9 +35,14 @@ class Encoder(nn.Module):
         hidden: int = 256,
         frame_size: int = 64,
         output_selu: bool = False,
+        logvar_bounds: tuple[float, float] | None = None,
     ) -> None:
         super().__init__()
         _check_positive(in_channels=in_channels, latent_size=latent_size, hidden=hidden, frame_size=frame_size)
+        if logvar_bounds is not None and not (math.isfinite(logvar_bounds[0]) and math.isfinite(logvar_bounds[1])
+                                              and logvar_bounds[0] < logvar_bounds[1]):
+            raise ValueError(f"logvar_bounds must be two finite numbers, low < high, got {logvar_bounds!r}")
+        self.logvar_bounds = logvar_bounds
         if len(channels) < 1 or any(int(c) < 1 for c in channels):
             raise ValueError(f"channels must be a non-empty sequence of positive ints, got {channels!r}")
         if frame_size % (2 ** len(channels)) != 0:
@@ -54,9 +62,23 @@ class Encoder(nn.Module):
         self.latent_size = latent_size
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        h = self.output_act(self.head(self.fc(self.convs(x))))
+        features = self.fc(self.convs(x))
+        # the posterior head runs in float32 even under bf16 autocast: the log-variance is exponentiated
+        with torch.autocast(x.device.type, enabled=False):
+            h = self.output_act(self.head(features.float()))
         mu, logvar = h.chunk(2, dim=-1)
+        if self.logvar_bounds is not None:
+            logvar = soft_clamp(logvar, *self.logvar_bounds)
         return mu, logvar
+
+
+def soft_clamp(x: torch.Tensor, low: float, high: float) -> torch.Tensor:
+    """low + softplus(x - low) - softplus(x - high): about x well inside (low, high), smoothly bounded by both.
+
+    Bounding the log-variance keeps one bad update from inflating the posterior variance by e^30 (the
+    divergences of docs/method.md begin that way), while its gradient never vanishes inside the bounds.
+    """
+    return low + F.softplus(x - low) - F.softplus(x - high)
 
 
 class Decoder(nn.Module):

@@ -133,6 +133,8 @@ def train_main(argv: list[str] | None = None, prog: str | None = None, descripti
     if result.status != "finished":
         return result.exit_code
     print(json.dumps(headline(result.metrics), indent=2))
+    if "verdict" in result.metrics:
+        print(f"verdict: {result.agent.algo} {result.metrics['verdict']['summary']}")
     print(f"metrics: {Path(run_dir) / METRICS_NAME}")
     return 0
 

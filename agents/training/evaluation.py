@@ -72,6 +72,58 @@ def acceptance(agent: Any, suite: dict) -> dict:
     }
 
 
+def verdict(agent: Any, accepted: dict | None) -> dict:
+    """Whether the agent learned the world's actions, and if not why and what to try (docs/method.md, "Verdict").
+
+    Label-free first, from the agent's own probe pairs (agents/diagnostics.py); where the
+    world has labels, criteria (a)-(c) decide, and a disagreement between the two is said.
+    """
+    from agents.diagnostics import MAX_PLANE_NORM_CHANGE, MIN_AGREEMENT, MIN_PLANE_SHARE, diagnose
+
+    pairs = agent.probe_pairs()
+    diag = diagnose(agent, pairs.obs, pairs.next_obs)
+    c = agent.config
+    problems, advice = [], []
+    one_step = getattr(c, "action_steps", 1) == 1 and agent.source.config.k == 1
+    if one_step and not diag["plane_share"] >= MIN_PLANE_SHARE:
+        problems.append(f"mixed planes: only {diag['plane_share']:.0%} of a pair's latent move lies in one latent "
+                        f"plane (a learned action rotates one plane)")
+        advice.append("another seed, or --realign if it is off")
+    if not diag["plane_norm_change"] <= MAX_PLANE_NORM_CHANGE:
+        problems.append(f"mixed planes: pairs change the code's radius on rho's planes by "
+                        f"{diag['plane_norm_change']:.3f} of its spread (rotations keep it)")
+        advice.append("another seed, or --realign if it is off")
+    if not diag["policy_error"] <= MAX_EQUIVARIANCE_ERROR:
+        problems.append(f"the latent actions it infers leave a label-free equivariance error of "
+                        f"{diag['policy_error']:.3f} (> {MAX_EQUIVARIANCE_ERROR})")
+        advice.append("more updates (--total-steps) if the error was still falling")
+    if not diag["agreement"] >= MIN_AGREEMENT:
+        problems.append(f"its policy picks the best latent action for only {diag['agreement']:.0%} of pairs")
+    if not diag["smallest_move"] >= c.stop_min_move:
+        problems.append(f"a latent action it uses moves the code by only {diag['smallest_move']:.3f} of its spread: "
+                        f"it leaves its plane unmoved")
+        advice.append("a larger --angle-init or --gamma")
+    label_free = not problems
+    out: dict[str, Any] = {"label_free": {"learned": label_free, "diagnostics": diag}}
+    if accepted is not None:
+        by_labels = bool(accepted["passed"]["all"])
+        failed = [name for name, ok in accepted["passed"].items() if name != "all" and not ok]
+        if not by_labels:
+            problems.append("criteria (a)-(c) not met: " + ", ".join(failed))
+        learned, basis = by_labels, "criteria (a)-(c) and the label-free diagnostics"
+        if by_labels != label_free:
+            problems.append(f"the label-free diagnostics say {'yes' if label_free else 'no'}, the labels "
+                            f"{'yes' if by_labels else 'no'}: the labels decide")
+    else:
+        learned, basis = label_free, "the label-free diagnostics (this world has no criteria)"
+    summary = (f"learned the world's actions ({basis})" if learned else
+               f"did not learn the world's actions ({basis}): " + "; ".join(problems))
+    if not learned and advice:
+        summary += ". Try: " + "; ".join(dict.fromkeys(advice))
+    out.update({"learned": learned, "problems": problems, "advice": list(dict.fromkeys(advice)), "summary": summary})
+    return out
+
+
 def headline(record: dict) -> dict[str, float | None]:
     """The few numbers worth a glance (and a TensorBoard scalar)."""
     m = record.get("metrics", {})
@@ -108,6 +160,7 @@ def evaluate_agent(
         record["latent_actions"] = agent.angle_table()
         if cyclic:
             record["acceptance"] = acceptance(agent, suite)
+        record["verdict"] = verdict(agent, record.get("acceptance"))
     record = to_jsonable(record)
     write_json(out_dir / METRICS_NAME, record)
     if has_latent_actions(agent):

@@ -33,6 +33,7 @@ class TorusAgent(ForwardVAE):
     mix = 0.0
     warp = 0.0  # a latent circle that is not evenly spaced: position i sits warp * sin(2*pi*i/33) rad off
     cross = 0.0  # not quite a product: the x plane's angle sits cross * sin(2*pi*y/33) rad off
+    ignore_y = False  # an encoder that ignores y: its plane holds one point
 
     def encode(self, obs, batch_size=512):
         frames = np.asarray(obs)[..., 0] > 0
@@ -42,13 +43,14 @@ class TorusAgent(ForwardVAE):
         ix, iy = np.rint(cx - 15.5), np.rint(cy - 15.5)  # the aliased disc's centroid is half a pixel up-left
         ax = (2 * np.pi * self.k * ix / N + self.mix * iy + self.warp * np.sin(2 * np.pi * ix / N)
               + self.cross * np.sin(2 * np.pi * iy / N))
-        ay = 2 * np.pi * self.k * iy / N
+        ay = 0 * iy if self.ignore_y else 2 * np.pi * self.k * iy / N
         return np.stack([np.cos(ax), np.sin(ax), np.cos(ay), np.sin(ay)], 1).astype(np.float32)
 
 
-def torus_agent(k=1, mix=0.0, angle_error=0.0, warp=0.0, cross=0.0):
-    agent = tiny_agent("forward")
-    agent.__class__ = type("Torus", (TorusAgent,), {"k": k, "mix": mix, "warp": warp, "cross": cross})
+def torus_agent(k=1, mix=0.0, angle_error=0.0, warp=0.0, cross=0.0, ignore_y=False, **overrides):
+    agent = tiny_agent("forward", **overrides)
+    agent.__class__ = type("Torus", (TorusAgent,), {"k": k, "mix": mix, "warp": warp, "cross": cross,
+                                                    "ignore_y": ignore_y})
     theta = 2 * math.pi * k * 5 / N + angle_error  # learned angles a little off: calibration corrects them
     agent.rho.angles.data[:] = agent.rho.angles.new_tensor([-theta, theta, -theta, theta])
     return agent

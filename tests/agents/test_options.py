@@ -14,7 +14,7 @@ from flatland_env.pairs import split_labels
 
 
 def test_cosine_lr_decay_reaches_final_fraction():
-    agent = tiny_agent(lr_decay_steps=10, lr_final_frac=0.1)
+    agent = tiny_agent(lr_decay_steps=10, lr_final_frac=0.1, lr_decay_error=0.0)
     initial = [g["lr"] for g in agent.optimizer.param_groups]
     agent.learn(5, progress_bar=False)
     mid = [g["lr"] for g in agent.optimizer.param_groups]
@@ -24,6 +24,35 @@ def test_cosine_lr_decay_reaches_final_fraction():
         assert lr_end == pytest.approx(0.1 * lr0)
         assert 0.1 * lr0 < lr_mid < lr0
     assert agent.lr_scale() == pytest.approx(0.1)
+
+
+def test_the_decay_waits_for_the_label_free_error_and_survives_a_checkpoint(tmp_path):
+    from agents import BaseAgent
+
+    waiting = tiny_agent(lr_decay_steps=4, lr_decay_error=1e-9, stop_error=0.0, stop_check_every=2,
+                         stop_probe_pairs=32).learn(6, progress_bar=False)
+    assert waiting.lr_decay_start is None and waiting.lr_scale() == 1.0  # the error never got that small
+    started = tiny_agent(lr_decay_steps=4, lr_final_frac=0.1, lr_decay_error=1e9, stop_error=0.0,
+                         stop_check_every=2, stop_probe_pairs=32).learn(2, progress_bar=False)
+    assert started.lr_decay_start == 2  # the first check finds any error small enough
+    started.learn(4, progress_bar=False)
+    assert started.lr_scale() == pytest.approx(0.1)
+    started.save(tmp_path / "a.pt")
+    assert BaseAgent.load(tmp_path / "a.pt").lr_decay_start == 2
+
+
+def test_gradient_clipping_bounds_a_wild_batch():
+    agent = tiny_agent(grad_clip=2.0)
+    agent.learn(3, progress_bar=False)
+    typical = float(np.median(agent.grad_norms))
+    batch, _ = split_labels(agent.source.next_batch(16))
+    wild = PairBatch(np.full_like(batch.obs, 255), batch.next_obs)  # frames unlike any seen
+    loss, _ = agent._loss(wild)
+    agent.optimizer.zero_grad()
+    (1e6 * loss).backward()  # a gradient a million times too large
+    agent._clip_gradients()
+    clipped = torch.sqrt(sum(p.grad.pow(2).sum() for p in agent._guard.params if p.grad is not None))
+    assert float(clipped) == pytest.approx(2.0 * typical, rel=1e-3)
 
 
 class Capture(BaseCallback):

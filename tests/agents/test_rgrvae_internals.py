@@ -13,6 +13,7 @@ from agents import BaseCallback
 from agents.policy import PairPolicy
 from agents.rgrvae import (
     discounted_returns,
+    expected_log_terms,
     latent_rewards,
     policy_entropy,
     policy_log_terms,
@@ -151,3 +152,51 @@ def test_a_short_run_beats_chance_on_held_out_pairs():
     after = action_estimation(agent.infer_actions, agent.world, np.random.default_rng(1), 400)
     assert before["chance"] == 0.25 and before["accuracy"] < 0.35  # held out: near chance before training
     assert after["accuracy"] > 0.6, after["accuracy"]
+
+
+def test_the_expected_policy_loss_is_the_exact_mean_of_the_sampled_one():
+    """Its gradient equals the probability-weighted mean of the sampled estimator's gradients over every action."""
+    torch.manual_seed(0)
+    logits = torch.randn(5, 4, requires_grad=True)
+    r_all = torch.randn(5, 4)
+
+    def probs():
+        return torch.softmax(logits.abs(), -1)
+
+    expected_log_terms(probs(), r_all).backward()
+    exact = logits.grad.clone()
+    logits.grad = None
+    weights = probs().detach()
+    for a in range(4):
+        actions = torch.full((5,), a)
+        r = r_all[:, a]
+        per_pair = -(r.abs() * policy_log_terms(probs(), actions, r))  # the sampled loss, pair by pair
+        (weights[:, a] * per_pair).mean().backward()
+    torch.testing.assert_close(logits.grad, exact)
+
+
+def test_regret_applies_to_every_action_at_once():
+    r_all = torch.tensor([[1.0, 3.0, -2.0]])
+    torch.testing.assert_close(subtract_regret(r_all, r_all, 0.5), torch.tensor([[0.0, 3.0, -4.5]]))
+
+
+def test_realignment_turns_the_code_keeps_decodings_and_survives_a_checkpoint(tmp_path):
+    from agents import BaseAgent
+
+    agent = tiny_agent(realign=True, stop_probe_pairs=128).learn(5, progress_bar=False)
+    pairs = agent.probe_pairs()
+    frames_before = agent.decode(agent.encode(pairs.obs[:8]))
+    event = agent.realign_planes(margin=-1.0)  # any orientation counts as better: it turns
+    assert event is not None and event["score_after"] >= event["score_before"]
+    np.testing.assert_array_equal(agent.decode(agent.encode(pairs.obs[:8])), frames_before)
+    probs = agent.policy(*(torch.rand(2, 1, 64, 64) for _ in range(2)))
+    torch.testing.assert_close(probs, torch.full_like(probs, 0.25))  # the policy restarts uniform
+    agent.learn(2, progress_bar=False)  # trains on from the turned code and moments
+    agent.save(tmp_path / "a.pt")
+    assert BaseAgent.load(tmp_path / "a.pt").realignments == agent.realignments
+
+
+def test_realignment_runs_only_at_its_checks():
+    agent = tiny_agent(realign=True, realign_every=3, realign_until=6, realign_margin=0.0, stop_probe_pairs=64)
+    agent.learn(9, progress_bar=False)
+    assert {e["update"] for e in agent.realignments} <= {3, 6}

@@ -14,7 +14,8 @@ from agents.stopping import plateau_reached, relative_prediction_error
 from agents.training.run import RunConfig, train
 
 #: a rule that stops at its second check: any error counts as small, and any change as no improvement
-EAGER = dict(stop_error=1e9, stop_check_every=2, stop_patience=1, stop_min_improvement=0.99, stop_probe_pairs=32)
+EAGER = dict(stop_error=1e9, stop_check_every=2, stop_patience=1, stop_min_improvement=0.99, stop_probe_pairs=32,
+             stop_min_move=0.0)
 
 
 @pytest.mark.parametrize(
@@ -118,3 +119,26 @@ def test_a_run_records_why_it_stopped(tmp_path):
     assert result.metrics["num_steps"] == 4
     capped = train(tiny_agent(), RunConfig(total_steps=3, progress=False, eval_samples=16), tmp_path / "capped")
     assert capped.metrics["run"]["stop_reason"] == "reached --total-steps"
+
+
+def _plateau_agent(**torus):
+    """A torus agent whose rule sees a plateau of zero errors at its next check."""
+    from agent_helpers import torus_agent
+
+    agent = torus_agent(**torus, stop_error=0.015, stop_check_every=1, stop_patience=1, stop_min_improvement=0.99,
+                        stop_probe_pairs=128)
+    agent.self_checks = [(0, 0.0)]
+    agent.num_steps = 1
+    return agent
+
+
+def test_the_rule_does_not_stop_while_a_latent_action_leaves_its_plane_unmoved():
+    """An encoder that ignores y, with rho the identity on y's plane, has zero equivariance error: not learned."""
+    static = _plateau_agent(ignore_y=True)
+    static.rho.angles.data[2:] = 0.0  # y's latent actions: the identity
+    assert static.self_equivariance_error() == pytest.approx(0.0, abs=1e-10)
+    assert static.self_check_moves().min() == pytest.approx(0.0, abs=1e-10)
+    assert static.stop_check() is None
+    # the same rule on the exact torus, every latent action moving its plane, stops
+    reason = _plateau_agent().stop_check()
+    assert reason is not None and "moves the code" in reason

@@ -11,17 +11,27 @@ import flatland_env  # noqa: F401  (registers the worlds)
 
 FUZZ = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
-#: (env id, keyword arguments) of the worlds fuzzed: FlatLand lattices with various steps, Sprites offsets
+#: (env id, keyword arguments) of the worlds fuzzed: FlatLand lattices with various steps, Sprites offsets and shapes
 WORLDS = st.one_of(
     st.builds(lambda g, s: ("FlatLand-v0", {"grid_size": g, "step": s % (g - 1) + 1, "radius": 4}),
               st.integers(5, 33), st.integers(1, 40)),
-    st.builds(lambda o: ("Sprites-v0", {"offset": o}), st.sampled_from([1, 2, 3, 4, 5, 7])),
+    st.builds(lambda o, shapes: ("Sprites-v0", {"offset": o, "shapes": shapes}), st.sampled_from([1, 2, 3, 4, 5, 7]),
+              st.sampled_from([("square", "ellipse", "heart"), ("heart",), ("square",), ("ellipse", "heart")])),
 )
 
 
 def _world(case):
     env_id, kwargs = case
     return gym.make(env_id, **kwargs).unwrapped
+
+
+def _action_and_start(case, data, n: int | None = None):
+    """A world, one of its actions and ``n`` start states (one state when ``n`` is None), drawn from ``data``."""
+    world = _world(case)
+    spec = world.symmetry
+    a = data.draw(st.integers(0, spec.num_actions - 1))
+    start = spec.sample_factors(np.random.default_rng(data.draw(st.integers(0, 2**31))), n or 1)
+    return world, spec, a, start if n else start[0]
 
 
 @FUZZ
@@ -43,16 +53,26 @@ def test_a_word_then_its_inverse_is_the_identity_on_pixels(case, data):
 @FUZZ
 @given(case=WORLDS, data=st.data())
 def test_each_action_repeated_its_order_returns_home_and_not_before(case, data):
-    world = _world(case)
-    spec = world.symmetry
-    a = data.draw(st.integers(0, spec.num_actions - 1))
-    start = spec.sample_factors(np.random.default_rng(data.draw(st.integers(0, 2**31))), 1)
+    world, spec, a, start = _action_and_start(case, data, n=1)
     state, seen = start, []
     for _ in range(spec.action_order(a)):
         seen.append(state)
         state = spec.apply(state, np.array([a]))
     assert np.array_equal(state, start)
     assert len({tuple(s[0]) for s in seen}) == spec.action_order(a)  # the orbit has exactly `order` states
+
+
+@FUZZ
+@given(case=WORLDS, data=st.data())
+def test_each_action_repeated_its_order_on_pixels_returns_the_frame(case, data):
+    world, spec, a, start = _action_and_start(case, data)
+    order = spec.pixel_action_order(a, start)
+    assert spec.action_order(a) % order == 0
+    world.reset(options={"factors": start})
+    for _ in range(order):
+        world.step(a)
+    assert np.array_equal(world._observe(), world.render_states(start[None])[0])
+    assert np.array_equal(world.render_states(spec.pixel_canonical(world.factors[None])), world._observe()[None])
 
 
 @FUZZ

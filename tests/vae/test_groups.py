@@ -96,3 +96,35 @@ def test_bad_actions():
         rep(torch.zeros(2, 4), torch.tensor([0, 4]))
     with pytest.raises(ValueError, match="n must be >= 1"):
         faithful_angles(0)
+
+
+def test_tied_angles_make_c_minus_the_inverse_of_c_plus_through_training():
+    rep = GroupRepresentation(4, ("c+", "c-"), tied=True, angle_init=0.5)
+    np.testing.assert_allclose(rep.effective_angles().detach().numpy(), [0.5, -0.5, 0.5, -0.5])
+    opt = torch.optim.Adam(rep.parameters(), lr=0.1)
+    z = torch.randn(32, 4)
+    target = torch.roll(z, 1, dims=1)
+    for _ in range(20):  # any loss: the tie holds whatever the gradients
+        loss = (rep(z, torch.arange(32) % 4) - target).pow(2).sum()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    m = rep.matrices().detach()
+    for plane in range(2):
+        torch.testing.assert_close(m[2 * plane] @ m[2 * plane + 1], torch.eye(4), atol=1e-6, rtol=0)
+    rows = rep.angle_table()
+    assert rows[0]["angle"] == pytest.approx(-rows[1]["angle"])
+
+
+def test_untied_random_starts_differ_and_angle_init_sets_them():
+    free = GroupRepresentation(4, ("c+", "c-"), generator=torch.Generator().manual_seed(0))
+    assert len(set(free.angles.abs().tolist())) == 4
+    fixed = GroupRepresentation(4, ("c+", "c-", "c"), angle_init=0.7)
+    np.testing.assert_allclose(fixed.angles.detach().numpy(), [0.7, -0.7, 0.7] * 2, rtol=1e-6)
+
+
+def test_tied_needs_both_directions_and_angle_init_a_finite_angle():
+    with pytest.raises(ValueError, match="c\\+ with its c-"):
+        GroupRepresentation(4, ("c+",), tied=True)
+    with pytest.raises(ValueError, match="angle_init"):
+        GroupRepresentation(4, angle_init=-1.0)
