@@ -28,7 +28,7 @@ from agents.checkpoint import CheckpointError, load_checkpoint, numpy_to_torch, 
 from agents.hardware import Precision, choose_precision, resolve_device
 from agents.training.callbacks import BaseCallback, as_callback
 from flatland_env.pairs import PairBatch, PairSource, PairSourceConfig, make_pair_source, split_labels
-from vae.model import VAE
+from vae.model import RECON_LOSSES, VAE, ReconLoss
 from vae.preprocess import obs_to_tensor, tensor_to_frames
 
 #: algorithm name (the CLI subcommand, the checkpoint's "algo") -> agent class
@@ -96,6 +96,9 @@ class AgentConfig:
     """width of the FC layers"""
     output_selu: bool = False
     """SELU on the encoder output as in the original code (flattens latent circles)"""
+    recon_loss: ReconLoss = "squared"
+    """reconstruction term: squared (the paper's (sigmoid(logits) - x)^2) or bernoulli (cross-entropy with
+    logits, whose gradient does not vanish on small objects the decoder has written off)"""
     logvar_bounds: tuple[float, float] | None = None
     """soft bounds (low, high) on the encoder's log-variance (None: unbounded, as in the paper)"""
     grad_clip: float = 0.0
@@ -131,6 +134,8 @@ class AgentConfig:
         check_lr("lr", self.lr)
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise ValueError(f"seed must be an integer >= 0, got {self.seed!r}")
+        if self.recon_loss not in RECON_LOSSES:
+            raise ValueError(f"recon_loss must be one of {RECON_LOSSES}, got {self.recon_loss!r}")
         if self.precision not in ("auto", "fp32", "bf16"):
             raise ValueError(f"precision must be auto, fp32 or bf16, got {self.precision!r}")
         if self.device not in ("auto", "cpu", "cuda") and not str(self.device).startswith("cuda:"):

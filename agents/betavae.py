@@ -19,5 +19,5 @@ class BetaVAE(BaseAgent):
         x = obs_to_tensor(batch.obs, self.device)
         with self.autocast():
             out = self.vae(x, self.generator)
-        parts = vae_loss(out, x, c.beta, c.capacity, c.capacity_leadin, self.num_steps)
+        parts = vae_loss(out, x, c.beta, c.capacity, c.capacity_leadin, self.num_steps, c.recon_loss)
         return parts["loss"], {"recon": parts["recon"].detach(), "kl": parts["kl"].detach()}

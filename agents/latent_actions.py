@@ -132,7 +132,8 @@ class LatentActionAgent(BaseAgent):
         z1 = self.vae.sample(mu1, lv1, self.generator)
         with self.autocast():
             logits = self.vae.decode(z1)
-        parts = vae_loss(VAEOutput(logits, mu1, lv1, z1), x1, c.beta, c.capacity, c.capacity_leadin, self.num_steps)
+        parts = vae_loss(VAEOutput(logits, mu1, lv1, z1), x1, c.beta, c.capacity, c.capacity_leadin, self.num_steps,
+                         c.recon_loss)
         return PairForward(x1, x2, z1, mu[b:], parts)
 
     def progress_stats(self, stats: dict[str, float]) -> dict[str, str]:

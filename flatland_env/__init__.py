@@ -17,6 +17,7 @@ from flatland_env.registration import (
     make_world,
     register_world,
     symmetry_world_ids,
+    world_agent_settings,
 )
 from flatland_env.spec import ActionEffect, GroupSpec, PixelPeriod, SymmetrySpec, spec_from_json
 from flatland_env.torus import TorusSpec
@@ -43,6 +44,7 @@ __all__ = [
     "make_world",
     "register_world",
     "save_npz",
+    "world_agent_settings",
     "spec_from_json",
     "symmetry_world_ids",
 ]

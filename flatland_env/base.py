@@ -8,7 +8,7 @@ modes, lives here once.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import gymnasium as gym
 import numpy as np
@@ -60,6 +60,10 @@ class SymmetryWorld(gym.Env):
 
     #: set by subclasses in __init__
     symmetry: GroupSpec
+
+    #: agent settings (an agent Config's field -> value) that suit this world better than the agents' defaults,
+    #: which were tuned on FlatLand; ``scripts/train_agent.py`` applies those the user did not set, and says so
+    agent_settings: ClassVar[dict[str, Any]] = {}
 
     def __init__(self, frame_size: int, obs_mode: str = "grey", render_mode: str | None = None) -> None:
         check_obs_mode(obs_mode)

@@ -97,6 +97,13 @@ def check_world_id(env_id: Any) -> str:
     return env_id
 
 
+def world_agent_settings(env_id: str) -> dict[str, Any]:
+    """The agent settings a world suggests (:attr:`~flatland_env.base.SymmetryWorld.agent_settings`), read off
+    its class without building it; empty for a world that suggests none."""
+    cls = _entry_class(registry[check_world_id(env_id)].entry_point)
+    return dict(getattr(cls, "agent_settings", {}) or {})
+
+
 def make_world(env_id: str, **env_kwargs: Any) -> gym.Env:
     """``gym.make`` of a symmetry world, after checking that the id is one (see :func:`check_world_id`)."""
     return gym.make(check_world_id(env_id), **env_kwargs)

@@ -1,15 +1,21 @@
 """The VAE / beta-VAE and its loss (docs/method.md, "The backbone").
 
-Loss per batch: sum over pixels of (sigmoid(logits) - x)^2, batch-averaged, plus
-beta * KL(q(z|x) || N(0, I)) summed over latent dims and batch-averaged. With a capacity
+Loss per batch: a reconstruction term summed over pixels and batch-averaged, plus
+beta * KL(q(z|x) || N(0, I)) summed over latent dims and batch-averaged. The reconstruction
+term is the paper's squared error of sigmoid(logits), or the Bernoulli negative
+log-likelihood (binary cross-entropy with logits), whose gradient on a pixel the decoder
+has written off stays near 1 where the squared error's shrinks with the sigmoid's slope:
+what small objects such as sprites need. With a capacity
 C > 0 the KL term becomes beta * |KL - C * min(1, step / leadin)| (Burgess et al. 2018).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from vae.nets import Decoder, Encoder
@@ -62,9 +68,25 @@ class VAE(nn.Module):
         return VAEOutput(self.decode(z), mu, logvar, z)
 
 
-def reconstruction_loss(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """Sum over pixels of (sigmoid(logits) - x)^2, averaged over the batch."""
-    return (torch.sigmoid(logits.float()) - x).pow(2).flatten(1).sum(1).mean()
+#: the reconstruction terms a VAE can be trained with
+ReconLoss = Literal["squared", "bernoulli"]
+RECON_LOSSES: tuple[str, ...] = ("squared", "bernoulli")
+
+
+def reconstruction_loss(logits: torch.Tensor, x: torch.Tensor, kind: ReconLoss = "squared") -> torch.Tensor:
+    """Sum over pixels of the reconstruction term, averaged over the batch, in float32.
+
+    ``squared``: (sigmoid(logits) - x)^2, the paper's. ``bernoulli``: -log p(x | logits) of
+    independent Bernoulli pixels (x in [0, 1]), as dSprites work in disentanglement_lib uses.
+    """
+    logits = logits.float()
+    if kind == "squared":
+        per_pixel = (torch.sigmoid(logits) - x).pow(2)
+    elif kind == "bernoulli":
+        per_pixel = F.binary_cross_entropy_with_logits(logits, x.float(), reduction="none")
+    else:
+        raise ValueError(f"recon_loss must be one of {RECON_LOSSES}, got {kind!r}")
+    return per_pixel.flatten(1).sum(1).mean()
 
 
 def kl_divergence(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
@@ -79,13 +101,14 @@ def vae_loss(
     capacity: float = 0.0,
     capacity_leadin: int = 1,
     step: int = 0,
+    recon_loss: ReconLoss = "squared",
 ) -> dict[str, torch.Tensor]:
     """The (beta-)VAE loss, optionally with KL capacity annealing; returns its parts."""
     if beta < 0:
         raise ValueError(f"beta must be >= 0, got {beta}")
     if capacity < 0 or capacity_leadin < 1:
         raise ValueError(f"capacity must be >= 0 and capacity_leadin >= 1, got {capacity}, {capacity_leadin}")
-    recon = reconstruction_loss(out.logits, x)
+    recon = reconstruction_loss(out.logits, x, recon_loss)
     kl = kl_divergence(out.mu.float(), out.logvar.float())
     if capacity > 0:
         c = capacity * min(1.0, step / capacity_leadin)

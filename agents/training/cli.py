@@ -29,6 +29,7 @@ from agents.training import run as runs
 from agents.training.evaluation import METRICS_NAME, headline
 from agents.training.files import prepare_dir
 from flatland_env.pairs import PairSourceConfig
+from flatland_env.registration import world_agent_settings
 
 DEFAULT_MODEL = "rgrvae"
 
@@ -83,6 +84,26 @@ def _implied_model(argv: list[str]) -> str:
     return DEFAULT_MODEL
 
 
+def flags_given(argv: list[str]) -> set[str]:
+    """Config field names set on a command line (``--latent-size 8``, ``--latent_size=8``, ``--no-progress``)."""
+    names = {a[2:].split("=", 1)[0].replace("-", "_") for a in argv if a.startswith("--")}
+    return names | {n[3:] for n in names if n.startswith("no_")}
+
+
+def apply_world_settings(config: Any, env_id: str, given: set[str]) -> tuple[Any, dict[str, Any]]:
+    """``config`` with the settings the world suggests for the fields the user did not set, and those settings."""
+    fields = {f.name for f in dataclasses.fields(config)}
+    chosen = {k: v for k, v in world_agent_settings(env_id).items() if k in fields and k not in given}
+    return (dataclasses.replace(config, **chosen) if chosen else config), chosen
+
+
+def _as_flags(settings: dict[str, Any]) -> str:
+    def value(v: Any) -> str:
+        return " ".join(map(str, v)) if isinstance(v, (tuple, list)) else str(v)
+
+    return " ".join(f"--{k.replace('_', '-')} {value(v)}" for k, v in settings.items())
+
+
 def _changed(obj: Any) -> list[str]:
     """Fields of a config dataclass that differ from its defaults (what the user set)."""
     default = type(obj)()
@@ -91,6 +112,7 @@ def _changed(obj: Any) -> list[str]:
 
 def train_main(argv: list[str] | None = None, prog: str | None = None, description: str | None = None) -> int:
     """``scripts/train_agent.py``: train (or resume, or only evaluate) and print the headline metrics."""
+    argv = list(sys.argv[1:] if argv is None else argv)
     model, cmd, named = parse_train_args(argv, prog or Path(sys.argv[0]).name, description)
     agent_cfg, data_cfg, run_cfg = cmd.agent, cmd.data, cmd.run
     try:
@@ -110,6 +132,9 @@ def train_main(argv: list[str] | None = None, prog: str | None = None, descripti
             agent = runs.resume_agent(run_cfg.resume, model if named else None, agent_cfg, data_cfg, device)
             run_dir = run_cfg.run_dir or str(Path(run_cfg.resume).parent)
         else:
+            agent_cfg, suggested = apply_world_settings(agent_cfg, data_cfg.env_id, flags_given(argv))
+            if suggested:
+                print(f"{data_cfg.env_id} suggests {_as_flags(suggested)} (applied; a flag you pass wins)")
             agent = runs.build_agent(model, agent_cfg, data_cfg)
             run_dir = run_cfg.run_dir or str(runs.default_run_dir(data_cfg.env_id, model, agent_cfg.seed))
         if agent.num_steps > run_cfg.total_steps:

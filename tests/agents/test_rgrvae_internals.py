@@ -133,6 +133,33 @@ def test_acceptance_passes_and_fails_exactly_at_its_thresholds(accuracy, angle_e
     assert result["angles"][1]["latent_action"] == 0 and result["angles"][1]["error"] == pytest.approx(angle_error)
 
 
+@pytest.mark.parametrize("shapes", [("square",), ("ellipse",), ("heart",), ("square", "ellipse", "heart")])
+def test_acceptance_targets_the_angle_on_the_frames_where_every_state_agrees_on_it(shapes):
+    import gymnasium as gym
+
+    spec = gym.make("Sprites-v0", offset=4, shapes=shapes).unwrapped.symmetry
+    on_frames = {"square": 2 * math.pi * 4 / 10, "ellipse": 2 * math.pi * 4 / 20, "heart": 2 * math.pi * 4 / 40}
+
+    class Agent:
+        def __init__(self) -> None:
+            self.spec = spec
+
+        def angle_table(self):
+            return [{"action": i, "angle": spec.continuous_angle(i)} for i in range(spec.num_actions)]
+
+    mapping = list(range(spec.num_actions))
+    suite = {"action_estimation": {"accuracy": 1.0}, "equivariance": {"relative_error": 0.0, "action_map": mapping}}
+    rows = {r["true_action"]: r for r in acceptance(Agent(), suite)["angles"]}
+    turn = rows["orientation+"]
+    if len(shapes) == 1:  # one shape: the frames' angle is the target, and the declared angle misses it unless a heart
+        assert turn["target"] == pytest.approx(on_frames[shapes[0]]) and "pixel_targets" not in turn
+        assert (turn["error"] < 1e-9) == (shapes == ("heart",))
+    else:  # shapes disagree on the frames: the declared target stays, and each shape's is recorded beside it
+        assert turn["target"] == pytest.approx(on_frames["heart"])
+        assert turn["pixel_targets"] == pytest.approx(on_frames)
+    assert rows["x+"]["target"] == pytest.approx(2 * math.pi * 4 / 32) and "pixel_targets" not in rows["x+"]
+
+
 def test_a_callback_that_changes_the_weights_is_stopped():
     class Meddle(BaseCallback):
         def on_step(self, agent, stats, batch, truth) -> bool:

@@ -122,6 +122,7 @@ def _exit_code(script, argv) -> int:
         (["--resume", "/no/such/checkpoint.pt"], "no checkpoint"),
         (["--eval-only", "/no/such/checkpoint.pt"], "no checkpoint"),
         (["--batch-size", "many"], "many"),
+        (["--recon-loss", "poisson"], "poisson"),
     ],
 )
 def test_bad_flags_fail_clearly_before_any_work(script, argv, message, tmp_path, capsys):
@@ -130,6 +131,27 @@ def test_bad_flags_fail_clearly_before_any_work(script, argv, message, tmp_path,
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err, err
     assert not run_dir.exists()
+
+
+def test_a_world_suggests_settings_and_a_flag_the_user_passes_wins():
+    from agents.rgrvae import RGrVAEConfig
+    from agents.training.cli import apply_world_settings, flags_given
+
+    config, applied = apply_world_settings(RGrVAEConfig(), "Sprites-v0", flags_given(["--env-id", "Sprites-v0"]))
+    assert applied == {"latent_size": 8, "recon_loss": "bernoulli"}
+    assert (config.latent_size, config.recon_loss) == (8, "bernoulli")
+    given = flags_given(["--latent-size", "4", "--recon_loss=squared"])
+    config, applied = apply_world_settings(RGrVAEConfig(latent_size=4), "Sprites-v0", given)
+    assert applied == {} and (config.latent_size, config.recon_loss) == (4, "squared")
+    assert apply_world_settings(RGrVAEConfig(), "FlatLand-v0", set()) == (RGrVAEConfig(), {})
+
+
+def test_the_main_job_says_which_world_settings_it_applied(script, tmp_path, capsys):
+    argv = ["--env-id", "Sprites-v0", "--total-steps", "2", "--run-dir", str(tmp_path / "run"), *QUICK]
+    assert script.main(argv) == 0
+    assert "Sprites-v0 suggests --latent-size 8 --recon-loss bernoulli (applied" in capsys.readouterr().out
+    saved = json.loads((tmp_path / "run" / "run.json").read_text())["config"]
+    assert (saved["latent_size"], saved["recon_loss"]) == (8, "bernoulli")
 
 
 def _run(total_steps=8, checkpoint_every=3) -> RunConfig:

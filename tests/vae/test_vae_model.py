@@ -36,6 +36,23 @@ def test_loss_parts():
     assert kl_divergence(mu, zeros).item() == pytest.approx(2.0)  # 0.5 * sum mu^2 over 4 dims
 
 
+def test_bernoulli_loss_is_the_cross_entropy_and_keeps_a_written_off_pixel_s_gradient():
+    x = torch.rand(2, 1, 8, 8)
+    logits = torch.randn(2, 1, 8, 8)
+    p = torch.sigmoid(logits)
+    expected = -(x * p.log() + (1 - x) * (1 - p).log()).flatten(1).sum(1).mean()
+    assert torch.allclose(reconstruction_loss(logits, x, "bernoulli"), expected, atol=1e-5)
+    # a bright pixel the decoder paints black: squared error's gradient shrinks with the sigmoid's slope
+    dark = torch.full((1, 1, 1, 1), -6.0, requires_grad=True)
+    grads = {}
+    for kind in ("squared", "bernoulli"):
+        (g,) = torch.autograd.grad(reconstruction_loss(dark, torch.ones(1, 1, 1, 1), kind), dark)
+        grads[kind] = abs(g.item())
+    assert grads["bernoulli"] > 0.99 and grads["squared"] < 0.01
+    with pytest.raises(ValueError, match="recon_loss must be one of"):
+        reconstruction_loss(logits, x, "poisson")
+
+
 def test_vae_loss_beta_and_capacity(model):
     x = torch.rand(2, 1, 64, 64)
     model.eval()
