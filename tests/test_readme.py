@@ -33,10 +33,10 @@ def test_every_claim_and_benchmark_has_a_section_in_the_readme():
 
 def test_the_two_commands_are_in_the_readme_and_ci_runs_the_test_command():
     run = "pip install torch==2.13.0 && pip install -e . && python scripts/train_agent.py"
-    test = 'pip install torch==2.13.0 && pip install -e ".[test]" && python -m pytest -q'
+    test = 'pip install torch==2.13.0 && pip install -e ".[test,scale]" && python -m pytest -q'
     assert run in README and test in README
     ci = (REPO / ".ci" / "run").read_text()
-    assert "torch==2.13.0" in ci and "python -m pytest -q" in ci
+    assert "torch==2.13.0" in ci and '".[test,scale]"' in ci and "python -m pytest -q" in ci
 
 
 @pytest.mark.parametrize("name", sorted(EXPERIMENTS))
