@@ -176,6 +176,9 @@ def evaluate_agent(
         if cyclic:
             record["acceptance"] = acceptance(agent, suite)
         record["verdict"] = verdict(agent, record.get("acceptance"))
+    for rescue in ("realignments", "restarts"):  # RGrVAE's label-free rescues, each an event with its update
+        if hasattr(agent, rescue):
+            record[rescue] = list(getattr(agent, rescue))
     record = to_jsonable(record)
     write_json(out_dir / METRICS_NAME, record)
     if has_latent_actions(agent):

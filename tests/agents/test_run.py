@@ -73,6 +73,7 @@ def test_metrics_json_has_suite_and_acceptance(finished_run):
     assert [r["true_action"] for r in acc["angles"]] == ["left", "right", "up", "down"]
     assert all(abs(r["target"] - 2 * np.pi * 5 / 33) < 1e-9 for r in acc["angles"])
     assert set(acc["passed"]) == {"action_accuracy", "angles", "equivariance", "all"}
+    assert record["realignments"] == [] and record["restarts"] == []  # none before update 250; listed even so
 
 
 def test_resume_trains_only_the_remaining_steps(script, finished_run, tmp_path):
