@@ -26,10 +26,10 @@ from typing import Any
 
 import numpy as np
 
+from agents.training.reproduce import FIRST_REPORT_SEED
+
 #: policy's matched accuracy at the last check above which a run counts as learned early
 EARLY_ACCURACY = 0.95
-#: the first seed kept for reporting: the study refuses it and every seed above
-FIRST_REPORT_SEED = 100
 
 #: the paper's estimator and the defaults before this study, spelled out so they stay reproducible
 BEFORE = {

@@ -21,7 +21,7 @@ from typing import Annotated
 import tyro
 
 from agents.training.experiments import EXPERIMENTS, readme_sections
-from agents.training.reproduce import run_experiment, save_figures, update_readme
+from agents.training.reproduce import check_report_seeds, run_experiment, save_figures, stale_runs, update_readme
 
 
 @dataclass
@@ -42,6 +42,8 @@ class Args:
     """CPU threads of torch (0: torch's default)"""
     progress: bool = True
     """progress bars"""
+    tuning: bool = False
+    """allow seeds below 100, which are for tuning and never reported"""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -52,6 +54,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: unknown experiment(s) {unknown}; choose from {', '.join(EXPERIMENTS)}, all, tables",
               file=sys.stderr)
         return 2
+    try:
+        check_report_seeds(args.seeds, args.tuning)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     for name in names:
         run_experiment(EXPERIMENTS[name], args.seeds or None, args.results_root, args.work_root, args.threads,
                        args.progress, only=args.runs)
@@ -59,6 +66,11 @@ def main(argv: list[str] | None = None) -> int:
     for path in save_figures(EXPERIMENTS, args.results_root):
         print(f"figure: {path}")
     print(f"README tables regenerated from {args.results_root}/")
+    for name, exp in EXPERIMENTS.items():
+        stale = stale_runs(exp, args.results_root)
+        if stale:
+            first, why = next(iter(stale.items()))
+            print(f"{name}: {len(stale)} kept result(s) may be stale, e.g. {first}: {why}")
     return 0
 
 

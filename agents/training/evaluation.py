@@ -20,6 +20,7 @@ import numpy as np
 
 from agents.training.callbacks import has_latent_actions
 from agents.training.files import atomic_write_bytes, prepare_dir, write_json
+from agents.training.provenance import provenance
 from vae.metrics.suite import evaluate, to_jsonable
 
 MIN_ACTION_ACCURACY = 0.95
@@ -168,6 +169,7 @@ def evaluate_agent(
         "config": dataclasses.asdict(agent.config),
         "data": dataclasses.asdict(agent.source.config),
         "precision": agent.precision,
+        "provenance": provenance(),
         "metrics": suite,
     }
     cyclic = agent.spec.is_cyclic_product

@@ -24,8 +24,12 @@ from typing import Any, Callable
 from agents.base import agent_class
 from agents.training.evaluation import METRICS_NAME, evaluate_agent
 from agents.training.files import prepare_dir, write_json
+from agents.training.provenance import changed_since
 from agents.training.run import DEFAULT_TOTAL_STEPS, RUN_NAME, RunConfig, RunError, train
 from flatland_env.pairs import PairSourceConfig
+
+#: claims are reported on seeds from here up; seeds below are for tuning (docs/method.md, "The learning study")
+FIRST_REPORT_SEED = 100
 
 #: where a run asked to be measured on noisy frames keeps that record
 NOISY_METRICS_NAME = "metrics_noisy.json"
@@ -85,7 +89,9 @@ def run_experiment(
             continue
         kept = Path(results_root) / experiment.name / plan.name
         if (kept / METRICS_NAME).is_file():
-            log(f"{experiment.name}/{plan.name}: kept result, skipped")
+            stale = changed_since(load_records(kept)["metrics"].get("provenance"))
+            log(f"{experiment.name}/{plan.name}: kept result, skipped"
+                + (f" (stale: {stale}; delete {kept} to redo it)" if stale else ""))
         else:
             start = time.perf_counter()
             try:
@@ -166,6 +172,22 @@ def failed_runs(experiment: Experiment, results_root: str | Path = "results") ->
         return {}
     return {p.name: json.loads((p / FAILED_NAME).read_text()) for p in sorted(root.iterdir())
             if (p / FAILED_NAME).is_file() and not (p / METRICS_NAME).is_file()}
+
+
+def stale_runs(experiment: Experiment, results_root: str | Path = "results") -> dict[str, str]:
+    """Kept runs of an experiment that today's code may not reproduce, by run name, with the reason
+    (:func:`~agents.training.provenance.changed_since`)."""
+    reasons = {name: changed_since(r["metrics"].get("provenance"))
+               for name, r in kept_records(experiment, results_root).items()}
+    return {name: why for name, why in reasons.items() if why}
+
+
+def check_report_seeds(seeds: tuple[int, ...], tuning: bool = False) -> None:
+    """Claims are reported on held-out seeds: refuse seeds below FIRST_REPORT_SEED unless this is tuning."""
+    low = [s for s in seeds if s < FIRST_REPORT_SEED]
+    if low and not tuning:
+        raise ValueError(f"seeds {low} are tuning seeds (below {FIRST_REPORT_SEED}); claims are reported on seeds "
+                         f">= {FIRST_REPORT_SEED}. Pass --tuning to run them anyway")
 
 
 def generated_sections(experiments: dict[str, Experiment], results_root: str | Path = "results") -> dict[str, str]:

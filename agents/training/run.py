@@ -36,6 +36,7 @@ from agents.training.callbacks import (
 )
 from agents.training.evaluation import METRICS_NAME, evaluate_agent, headline
 from agents.training.files import prepare_dir, write_json
+from agents.training.provenance import provenance
 from flatland_env.pairs import PairSourceConfig
 
 #: updates of a run with no flags: a cap (RGrVAE usually stops earlier), 7,800 x 32 = 249,600 pairs
@@ -237,6 +238,7 @@ def run_record(agent: BaseAgent, run: RunConfig, resumed_from: str | None) -> di
         "hardware": describe_hardware(agent.device),
         "platform": platform.platform(),
         "torch": torch.__version__,
+        "provenance": provenance(),
         "resumed_from": resumed_from,
         "resumed_at": agent.num_steps,
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),

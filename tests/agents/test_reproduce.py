@@ -2,8 +2,10 @@
 
 import json
 
+from conftest import load_script
+
 from agents.training import reproduce
-from agents.training.experiments import RunPlan
+from agents.training.experiments import EXPERIMENTS, RunPlan
 from agents.training.reproduce import Experiment, failed_runs, generated_sections, run_experiment
 from agents.training.run import RunError
 
@@ -52,3 +54,43 @@ def test_a_sprites_factor_row_shows_the_target_angle_of_its_realised_order():
         "acceptance": {"angles": [{"true_action": a, "target": 2.0944} for a in names]},
     }
     assert sprites_factor_rows(metrics) == [["scale", 0.95, "2.090 2.100", "2.094", "3 -", "0.020 ± 0.010"]]
+
+
+def test_claims_refuse_tuning_seeds_before_training(tmp_path, capsys):
+    from agents.training.reproduce import check_report_seeds
+
+    script = load_script("reproduce")
+    assert script.main(["claim3", "--seeds", "0", "--results-root", str(tmp_path / "r"),
+                        "--work-root", str(tmp_path / "w"), "--readme", str(tmp_path / "README.md")]) == 2
+    assert "tuning seeds" in capsys.readouterr().err and not (tmp_path / "w").exists()
+    check_report_seeds((100, 101))
+    check_report_seeds((0,), tuning=True)
+
+
+def test_a_result_made_by_older_code_is_reported_stale(tmp_path, monkeypatch):
+    import subprocess
+
+    from agents.training import provenance as prov
+    from agents.training.reproduce import stale_runs
+
+    repo = tmp_path / "repo"
+    (repo / "agents").mkdir(parents=True)
+    (repo / "agents" / "code.py").write_text("x = 1\n")
+    git = ["git", "-c", "user.email=t@t", "-c", "user.name=t"]
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    subprocess.run([*git, "-C", str(repo), "add", "."], check=True)
+    subprocess.run([*git, "-C", str(repo), "commit", "-qm", "old"], check=True)
+    monkeypatch.setattr(prov, "REPO", repo)
+    made = prov.provenance()
+    assert made["commit"] and made["dirty"] is False and made["packages"]["torch"]
+    assert prov.changed_since(made) is None
+    experiment = EXPERIMENTS["claim3"]
+    for name, record in (("rgrvae_s100", made), ("rgrvae_s101", None)):
+        (tmp_path / "results" / "claim3" / name).mkdir(parents=True)
+        metrics = {"provenance": record} if record else {}
+        (tmp_path / "results" / "claim3" / name / "metrics.json").write_text(json.dumps(metrics))
+    assert stale_runs(experiment, tmp_path / "results") == {"rgrvae_s101": "it records no code version"}
+    (repo / "agents" / "code.py").write_text("x = 2\n")  # the code changes under the kept result
+    assert prov.provenance()["dirty"] is True
+    subprocess.run([*git, "-C", str(repo), "commit", "-qam", "new"], check=True)
+    assert stale_runs(experiment, tmp_path / "results")["rgrvae_s100"].startswith("the code changed since")
