@@ -1,25 +1,19 @@
 """Learners that consume pairs: RGrVAE (unsupervised), ForwardVAE (supervised), a plain beta-VAE.
 
-Importing this package imports every module in it, and every agent class registers itself
-under its ``algo`` name in :data:`AGENTS`: adding an agent is adding a file here.
+Importing this package imports the agent modules listed below, and every agent class
+registers itself under its ``algo`` name in :data:`AGENTS`: adding an agent is adding a file
+here and its import below. The optional parts (``agents.sb3`` for stable-baselines3,
+``agents.companion`` for pygame) load only when imported.
 """
 
-import importlib
-import pkgutil
-
 from agents.base import AGENTS, AgentConfig, BaseAgent, NonFiniteLossError, agent_class
+from agents.betavae import BetaVAE
 from agents.checkpoint import CheckpointError
+from agents.forward import ForwardVAE, ForwardVAEConfig
+from agents.latent_actions import LatentActionConfig
+from agents.rgrvae import RGrVAE, RGrVAEConfig
 from agents.training.callbacks import BaseCallback, CallbackList
 from flatland_env.pairs import GroundTruth, PairBatch, PairSourceConfig
-
-for _module in pkgutil.iter_modules(__path__):
-    if not _module.ispkg:
-        importlib.import_module(f"{__name__}.{_module.name}")
-
-from agents.betavae import BetaVAE  # noqa: E402
-from agents.forward import ForwardVAE, ForwardVAEConfig  # noqa: E402
-from agents.latent_actions import LatentActionConfig  # noqa: E402
-from agents.rgrvae import RGrVAE, RGrVAEConfig  # noqa: E402
 
 __all__ = [
     "AGENTS",

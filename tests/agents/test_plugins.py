@@ -72,3 +72,13 @@ def test_a_new_hyperparameter_validates_and_round_trips_through_a_checkpoint(shr
     assert type(loaded) is shrink_vae and loaded.config.shrink == 0.1
     obs = agent.world.render_states(np.array([[3, 4], [5, 6]]))
     torch.testing.assert_close(torch.as_tensor(loaded.encode(obs)), torch.as_tensor(agent.encode(obs)))
+
+
+def test_importing_the_agents_loads_no_optional_heavy_library():
+    import subprocess
+    import sys
+
+    code = ("import sys, agents; print(sorted(agents.AGENTS)); "
+            "print([m for m in ('stable_baselines3', 'pygame', 'matplotlib', 'ray') if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split("\n")
+    assert out[0] == "['forward', 'rgrvae', 'vae']" and out[1] == "[]"
