@@ -18,6 +18,7 @@ import json
 import math
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -27,7 +28,16 @@ from torch import nn
 from agents.checkpoint import CheckpointError, load_checkpoint, numpy_to_torch, save_checkpoint, torch_to_numpy
 from agents.hardware import Precision, choose_precision, resolve_device
 from agents.training.callbacks import BaseCallback, as_callback
-from flatland_env.pairs import PairBatch, PairSource, PairSourceConfig, make_pair_source, split_labels
+from flatland_env.pairs import (
+    DetachedSource,
+    PairBatch,
+    PairSource,
+    PairSourceConfig,
+    make_pair_source,
+    split_labels,
+)
+from flatland_env.registration import make_world
+from flatland_env.spec import spec_from_json
 from vae.model import RECON_LOSSES, VAE, ReconLoss
 from vae.preprocess import obs_to_tensor, tensor_to_frames
 
@@ -427,6 +437,9 @@ class BaseAgent:
                     "seed": self.source.seed,
                     "noise_seed": self.source.noise_seed,
                     "state": numpy_to_torch(self.source.state_dict()),
+                    # what inference needs when the source cannot be rebuilt (a dataset that has moved)
+                    "world": json.dumps({"spec": self.spec.to_json(), "obs_shape": list(self.obs_shape),
+                                         "has_world": self.world is not None}),
                 },
             },
         )
@@ -436,7 +449,10 @@ class BaseAgent:
         """Rebuild an agent from a checkpoint (safe: weights_only loading of a hash-checked file).
 
         The pair source is rebuilt and restored too, so ``learn`` continues exactly as the
-        saved agent would have. Any inconsistency raises CheckpointError saying what is wrong.
+        saved agent would have. When it cannot be (the dataset it trained from has moved), the
+        agent gets a :class:`~flatland_env.pairs.DetachedSource` instead: it encodes, infers
+        actions, plans and is evaluated from the checkpoint alone, and ``learn`` says what is
+        missing. Any inconsistency raises CheckpointError saying what is wrong.
         """
         payload = load_checkpoint(path, expected_algo=None if cls is BaseAgent else cls.algo)
         try:
@@ -448,12 +464,12 @@ class BaseAgent:
             if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
                 raise ValueError(f"its step count must be an integer >= 0, got {steps!r}")
             src = payload["source"]
-            source_config = PairSourceConfig(**json.loads(src["config"]))
-            source = make_pair_source(source_config, int(src["seed"]), int(src["noise_seed"]))
+            source = _rebuild_source(src)
             agent = algo_cls(source, **cfg)
             agent.modules().load_state_dict(payload["modules"])
             agent.optimizer.load_state_dict(payload["optimizer"])
-            source.load_state_dict(torch_to_numpy(src["state"]))
+            if not isinstance(source, DetachedSource):
+                source.load_state_dict(torch_to_numpy(src["state"]))
             agent.num_steps = steps
             agent.generator.set_state(payload["torch_rng"])
             agent.np_rng.bit_generator.state = json.loads(payload["numpy_rng"])
@@ -464,6 +480,20 @@ class BaseAgent:
             raise CheckpointError(f"{path} does not describe a consistent agent: {_explain(e)}") from None
         agent._guard.snapshot()
         return agent
+
+
+def _rebuild_source(src: dict[str, Any]) -> PairSource:
+    """A checkpoint's pair source; a :class:`DetachedSource` when its dataset file is gone and the checkpoint says
+    what inference needs."""
+    config = json.loads(src["config"])
+    dataset = config.get("dataset") or ""
+    if not dataset or Path(dataset).is_file() or "world" not in src:
+        return make_pair_source(PairSourceConfig(**config), int(src["seed"]), int(src["noise_seed"]))
+    world_record = json.loads(src["world"])
+    stand_in = PairSourceConfig(**{**config, "dataset": ""})  # the world's settings, without the missing file
+    world = make_world(stand_in.env_id, **stand_in.env_kwargs).unwrapped if world_record["has_world"] else None
+    return DetachedSource(stand_in, spec_from_json(world_record["spec"]), tuple(world_record["obs_shape"]), world,
+                          f"its dataset {dataset!r} is not there")
 
 
 def _explain(error: Exception) -> str:

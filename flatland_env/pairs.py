@@ -292,6 +292,35 @@ class DatasetSource(PairSource):
         return pairs_seen / max(1, len(self.pairs))
 
 
+class SourceUnavailableError(RuntimeError):
+    """A pair source was asked for pairs that it cannot serve (see :class:`DetachedSource`)."""
+
+
+class DetachedSource(PairSource):
+    """Stands in for a pair source that cannot be rebuilt, such as a checkpoint's dataset file that has moved.
+
+    It holds what inference needs, the world's spec, its world (where one is registered) and the
+    frame shape, so an agent loaded with it encodes, infers actions, plans and is evaluated; asked
+    for pairs to learn from it raises :class:`SourceUnavailableError` saying why.
+    """
+
+    def __init__(self, config: PairSourceConfig, spec: GroupSpec, obs_shape: tuple[int, ...],
+                 world: SymmetryWorld | None, reason: str) -> None:
+        super().__init__(config, 0, 0)
+        self.spec, self.world, self.reason = spec, world, reason
+        self.observation_space = spaces.Box(0, 255, tuple(obs_shape), np.uint8)
+
+    def _draw(self, batch_size: int) -> Transition:
+        raise SourceUnavailableError(f"this agent has no pairs to learn from: {self.reason}; it can encode, infer "
+                                     "actions and plan, and learn again once its source is back")
+
+    def _state(self) -> dict[str, Any]:
+        return {}
+
+    def _load_state(self, state: dict[str, Any]) -> None:
+        pass
+
+
 def make_pair_source(config: PairSourceConfig, seed: int, noise_seed: int | None = None) -> PairSource:
     """The source a config describes: a dataset when ``config.dataset`` is set, else the vector envs."""
     if not isinstance(config, PairSourceConfig):

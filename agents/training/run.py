@@ -37,7 +37,7 @@ from agents.training.callbacks import (
 from agents.training.evaluation import METRICS_NAME, evaluate_agent, headline
 from agents.training.files import prepare_dir, write_json
 from agents.training.provenance import provenance
-from flatland_env.pairs import PairSourceConfig
+from flatland_env.pairs import DetachedSource, PairSourceConfig
 
 #: updates of a run with no flags: a cap (RGrVAE usually stops earlier), 7,800 x 32 = 249,600 pairs
 DEFAULT_TOTAL_STEPS = 7800
@@ -149,7 +149,10 @@ def resume_agent(
             f"--resume continues with the checkpoint's settings; these flags differ from it: "
             f"{', '.join('--' + k.replace('_', '-') for k in differ)} (drop them)"
         )
-    return BaseAgent.load(path, device=device)
+    agent = BaseAgent.load(path, device=device)
+    if isinstance(agent.source, DetachedSource):
+        raise ValueError(f"cannot resume {path}: {agent.source.reason} (put it back, then resume)")
+    return agent
 
 
 def _plain(value: Any) -> Any:

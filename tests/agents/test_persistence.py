@@ -146,3 +146,35 @@ def test_plain_data_without_our_format_is_refused(tmp_path):
     torch.save({"weights": torch.zeros(3)}, path)
     with pytest.raises(CheckpointError, match="not a checkpoint of this toolkit"):
         BaseAgent.load(path)
+
+
+def test_a_checkpoint_trained_from_a_dataset_serves_inference_after_the_file_is_gone(dataset, tmp_path):
+    import shutil
+
+    from agents.planning import CannotPlanError
+    from flatland_env.pairs import DetachedSource, SourceUnavailableError
+
+    data = tmp_path / "moved.npz"
+    shutil.copyfile(dataset, data)
+    agent = tiny_agent("rgrvae", data={"dataset": str(data)})
+    agent.learn(3, progress_bar=False)
+    agent.save(tmp_path / "ckpt.pt")
+    probe = Probe.sample(agent, 8)
+    data.unlink()
+    loaded = BaseAgent.load(tmp_path / "ckpt.pt")
+    assert isinstance(loaded.source, DetachedSource) and loaded.spec == agent.spec and loaded.world is not None
+    np.testing.assert_array_equal(loaded.encode(probe.obs), agent.encode(probe.obs))
+    np.testing.assert_array_equal(loaded.infer_actions(probe.obs, probe.next_obs),
+                                  agent.infer_actions(probe.obs, probe.next_obs))
+    try:  # the planner links through the world, which the checkpoint names: it plans, or says why it cannot
+        plan = loaded.plan(probe.obs[0], probe.next_obs[0])
+    except CannotPlanError as e:
+        assert "plane" in str(e) or "rotation" in str(e)
+    else:
+        assert all(0 <= a < 4 for a in plan)
+    with pytest.raises(SourceUnavailableError, match="moved.npz"):
+        loaded.learn(1, progress_bar=False)
+    from agents.training.run import resume_agent
+
+    with pytest.raises(ValueError, match="cannot resume .*moved.npz"):
+        resume_agent(tmp_path / "ckpt.pt")
