@@ -286,6 +286,11 @@ class RGrVAE(LatentActionAgent):
     @torch.no_grad()
     def infer_actions(self, obs: np.ndarray, next_obs: np.ndarray, batch_size: int = 512) -> np.ndarray:
         """The policy's argmax latent action for each pair, (N,) int64."""
+        return self.action_probabilities(obs, next_obs, batch_size).argmax(-1).astype(np.int64)
+
+    @torch.no_grad()
+    def action_probabilities(self, obs: np.ndarray, next_obs: np.ndarray, batch_size: int = 512) -> np.ndarray:
+        """pi(a | obs, next_obs) for each pair and latent action, (N, A) float64."""
         if np.shape(obs) != np.shape(next_obs):
             raise ValueError(f"obs and next_obs must have the same shape, got {np.shape(obs)} and {np.shape(next_obs)}")
         self.modules().eval()
@@ -293,8 +298,17 @@ class RGrVAE(LatentActionAgent):
         for i in range(0, len(obs), batch_size):
             x1 = obs_to_tensor(obs[i : i + batch_size], self.device)
             x2 = obs_to_tensor(next_obs[i : i + batch_size], self.device)
-            out.append(self.policy(x1, x2).argmax(-1).cpu())
-        return torch.cat(out).numpy() if out else np.zeros(0, np.int64)
+            out.append(self.policy(x1, x2).float().cpu())
+        return torch.cat(out).double().numpy() if out else np.zeros((0, self.num_latent_actions))
+
+    def _sample_actions(self, obs: np.ndarray, next_obs: np.ndarray) -> np.ndarray:
+        """One latent action per pair drawn from the policy (its own generator: training's stream is untouched)."""
+        if not hasattr(self, "_predict_rng"):
+            self._predict_rng = np.random.default_rng([self.config.seed, 1])
+        probs = self.action_probabilities(obs, next_obs)
+        probs /= probs.sum(-1, keepdims=True)
+        u = self._predict_rng.random((len(probs), 1))
+        return np.minimum((probs.cumsum(-1) < u).sum(-1), probs.shape[1] - 1).astype(np.int64)
 
 
 @torch.no_grad()

@@ -101,10 +101,6 @@ class FiniteGroupSpec(GroupSpec):
             raise ValueError(f"{m.tolist()} is not an element of {self.group_name}")
         return int(hits[0])
 
-    def multiply(self, g: int, h: int) -> int:
-        """Index of ``elements[g] @ elements[h]``."""
-        return self.index_of(self._elements[self._check_index(g)] @ self._elements[self._check_index(h)])
-
     def multiplication_table(self) -> np.ndarray:
         """(order, order) int64: entry [g, h] is the index of ``elements[g] @ elements[h]``."""
         flat = {m.tobytes(): i for i, m in enumerate(self._elements)}

@@ -287,10 +287,6 @@ class DatasetSource(PairSource):
         self._rng = _generator(json.loads(state["rng"]))
         self._order, self._pos = order.copy(), int(state["pos"])
 
-    def epochs(self, pairs_seen: int) -> float:
-        """How many passes over the dataset ``pairs_seen`` pairs are."""
-        return pairs_seen / max(1, len(self.pairs))
-
 
 class SourceUnavailableError(RuntimeError):
     """A pair source was asked for pairs that it cannot serve (see :class:`DetachedSource`)."""

@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import re
 import textwrap
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -121,9 +121,8 @@ def play(
         if any(k not in free for k, _ in extra):
             raise ValueError(f"the companion bound keys {[k for k, _ in extra]}, but only {free} are free")
         extra_codes = {pygame.key.key_code(k): k for k, _ in extra}
-        obs, info = env.reset(seed=seed)
-        if companion is not None:
-            companion.reset(obs, info)
+        session = _Session(env, moves, companion)
+        session.reset(seed=seed, counted=False)
         side = env.render().shape[0] * scale
         column = side // 2 if companion is not None else 0
         rows = len(moves) + len(extra) + spec.num_factors + 12 + (16 if companion is not None else 0)
@@ -131,8 +130,7 @@ def play(
         pygame.display.set_caption(f"{env_id} - play by hand")
         font = pygame.font.Font(None, FONT_SIZE)
         clock = pygame.time.Clock()
-        steps = episode_steps = resets = frames = 0
-        last: str | None = None
+        frames = 0
         running = True
         while running:
             if script is not None:
@@ -141,32 +139,10 @@ def play(
                 else:
                     pygame.event.post(pygame.event.Event(pygame.KEYDOWN, key=script.pop(0), mod=0))
             for event in pygame.event.get():
-                if event.type == pygame.QUIT or (event.type == pygame.KEYDOWN and event.key == pygame.K_ESCAPE):
-                    running = False
-                elif event.type == pygame.KEYDOWN and event.key == pygame.K_r:
-                    obs, info = env.reset()
-                    episode_steps, last, resets = 0, None, resets + 1
-                    if companion is not None:
-                        companion.reset(obs, info)
-                elif event.type == pygame.KEYDOWN and (event.key in key_to_action or event.key in extra_codes):
-                    move = (key_to_action[event.key] if event.key in key_to_action
-                            else companion.key(extra_codes[event.key]))
-                    if move is None:
-                        continue
-                    name, action = moves[move]
-                    prev = obs
-                    obs, _, terminated, truncated, info = env.step(action)
-                    steps, episode_steps, last = steps + 1, episode_steps + 1, name
-                    if companion is not None:
-                        companion.step(prev, move, obs, info)
-                    if terminated or truncated:
-                        obs, info = env.reset()
-                        episode_steps, resets = 0, resets + 1
-                        if companion is not None:
-                            companion.reset(obs, info)
+                running = session.handle(pygame, event, key_to_action, extra_codes) and running
             _draw(pygame, screen, font, env.render(), scale, env_id, spec, action_keys + [k for k, _ in extra],
-                  [n for n, _ in moves] + [label for _, label in extra], info["factors"], last, episode_steps,
-                  companion, column)
+                  [n for n, _ in moves] + [label for _, label in extra], session.info["factors"], session.last,
+                  session.episode_steps, companion, column)
             pygame.display.flip()
             frames += 1
             if max_frames is not None and frames >= max_frames:
@@ -175,10 +151,56 @@ def play(
                 clock.tick(fps)
         if screenshot is not None:
             pygame.image.save(screen, str(screenshot))
-        return PlayResult(steps, resets, tuple(np.asarray(info["factors"]).tolist()), last, frames)
+        return PlayResult(session.steps, session.resets, tuple(np.asarray(session.info["factors"]).tolist()),
+                          session.last, frames)
     finally:
         env.close()
         pygame.quit()
+
+
+@dataclass
+class _Session:
+    """One play session's world, companion and counters, and what each key press does to them."""
+
+    env: Any
+    moves: list[tuple[str, Any]]
+    companion: Companion | None
+    obs: Any = None
+    info: dict = field(default_factory=dict)
+    steps: int = 0
+    episode_steps: int = 0
+    resets: int = 0
+    last: str | None = None
+
+    def reset(self, seed: int | None = None, counted: bool = True) -> None:
+        self.obs, self.info = self.env.reset(seed=seed)
+        self.episode_steps, self.resets = 0, self.resets + int(counted)
+        if self.companion is not None:
+            self.companion.reset(self.obs, self.info)
+
+    def act(self, move: int) -> None:
+        name, action = self.moves[move]
+        prev = self.obs
+        self.obs, _, terminated, truncated, self.info = self.env.step(action)
+        self.steps, self.episode_steps, self.last = self.steps + 1, self.episode_steps + 1, name
+        if self.companion is not None:
+            self.companion.step(prev, move, self.obs, self.info)
+        if terminated or truncated:
+            self.reset()
+
+    def handle(self, pygame: Any, event: Any, key_to_action: dict[int, int], extra_codes: dict[int, str]) -> bool:
+        """Apply one event; False when it asks to quit."""
+        if event.type == pygame.QUIT or (event.type == pygame.KEYDOWN and event.key == pygame.K_ESCAPE):
+            return False
+        if event.type == pygame.KEYDOWN and event.key == pygame.K_r:
+            self.reset()
+            self.last = None
+        elif event.type == pygame.KEYDOWN and (event.key in key_to_action or event.key in extra_codes):
+            move = (key_to_action[event.key] if event.key in key_to_action
+                    else self.companion.key(extra_codes[event.key]))
+            if move is not None:
+                self.act(move)
+        return True
 
 
 def _key_code(pygame, name: str) -> int:

@@ -372,13 +372,6 @@ class SymmetrySpec(GroupSpec):
         return out
 
     # -- (de)serialisation ------------------------------------------------------------
-    @classmethod
-    def from_json(cls, text: str) -> "SymmetrySpec":
-        spec = spec_from_json(text)
-        if not isinstance(spec, cls):
-            raise ValueError(f"the JSON holds a {type(spec).__name__}, not a {cls.__name__}")
-        return spec
-
     def _fields_json(self) -> dict[str, Any]:
         d = asdict(self)
         if not self.pixel_periods:  # a spec without pixel periods keeps the JSON it always had

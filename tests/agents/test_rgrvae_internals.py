@@ -20,6 +20,7 @@ from agents.rgrvae import (
     reinforce_loss,
     subtract_regret,
 )
+from agents.training.callbacks import Probe
 from agents.training.evaluation import acceptance
 from flatland_env.pairs import split_labels
 from flatland_env.worlds.flatland import flatland_spec
@@ -227,3 +228,17 @@ def test_realignment_runs_only_at_its_checks():
     agent = tiny_agent(realign=True, realign_every=3, realign_until=6, realign_margin=0.0, stop_probe_pairs=64)
     agent.learn(9, progress_bar=False)
     assert {e["update"] for e in agent.realignments} <= {3, 6}
+
+
+def test_predict_samples_the_policy_when_not_deterministic_and_leaves_training_s_stream_alone():
+    agent = tiny_agent("rgrvae")
+    probe = Probe.sample(agent, 400)
+    probs = agent.action_probabilities(probe.obs, probe.next_obs)
+    np.testing.assert_allclose(probs, 0.25)  # the policy starts uniform
+    before = agent.np_rng.bit_generator.state
+    sampled, _ = agent.predict((probe.obs, probe.next_obs), deterministic=False)
+    counts = np.bincount(sampled, minlength=4)
+    assert counts.sum() == 400 and counts.min() > 60  # about 100 each
+    assert agent.np_rng.bit_generator.state == before
+    greedy, _ = agent.predict((probe.obs, probe.next_obs))
+    np.testing.assert_array_equal(greedy, probs.argmax(-1))

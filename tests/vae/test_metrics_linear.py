@@ -83,8 +83,8 @@ def test_fit_is_deterministic_and_equivariant_under_linear_maps():
     z = rng.normal(size=(200, 4))
     z_next = np.stack([z @ (np.eye(4) + 0.3 * rng.normal(size=(4, 4))).T for _ in range(2)])
     z_next += 0.1 * rng.normal(size=z_next.shape)  # no exact rank-2 map: the residual's weighting matters
-    rho, blocks, mse = fit_action_maps(z, z_next, np.random.default_rng(1))
-    again = fit_action_maps(z, z_next, np.random.default_rng(2))
+    rho, blocks, mse = fit_action_maps(z, z_next)
+    again = fit_action_maps(z, z_next)
     assert all(np.array_equal(x, y) for x, y in zip((rho, blocks, mse), again))
     assert all(np.linalg.matrix_rank(r - np.eye(4), tol=1e-9) == 2 for r in rho)
     for m, factor in ((Q, 1.0), (7.0 * np.eye(4), 49.0)):  # rotated or rescaled latents: rho -> m rho m^-1
@@ -92,8 +92,6 @@ def test_fit_is_deterministic_and_equivariant_under_linear_maps():
         assert np.allclose(rho_m, m @ rho @ np.linalg.inv(m), atol=1e-9)
         assert np.allclose(mse_m, factor * mse, rtol=1e-9)
         assert np.allclose(np.sort(np.abs(np.linalg.eigvals(blocks_m))), np.sort(np.abs(np.linalg.eigvals(blocks))))
-    with pytest.warns(DeprecationWarning, match="ignored"):
-        fit_action_maps(z, z_next, rng, steps=300)
 
 
 def test_perfect_encoder_independence_and_angles(flatland, perfect):
@@ -212,7 +210,7 @@ def test_fit_action_maps_recovers_a_rotation_in_a_hidden_plane():
     m[3:5, 3:5] = [[math.cos(theta), -math.sin(theta)], [math.sin(theta), math.cos(theta)]]
     rho = q @ m @ q.T
     z = rng.normal(size=(400, L))
-    fitted, blocks, mse = fit_action_maps(z, (z @ rho.T)[None], rng)
+    fitted, blocks, mse = fit_action_maps(z, (z @ rho.T)[None])
     assert mse[0] < 1e-8
     assert np.allclose(fitted[0], rho, atol=1e-4)
     assert abs(np.angle(np.linalg.eigvals(blocks[0]))).max() == pytest.approx(theta, abs=1e-4)

@@ -29,7 +29,7 @@ Procedure (as implemented here):
 How well the maps fit, and what the score means when they do not. Per action, with
 spread = mean ||z - mean z||^2, move = mean ||z' - z||^2 and residual = mean ||rho z - z'||^2:
 
-- ``relative_residual`` = residual / spread (also ``relative_latent_mse``, its older name);
+- ``relative_residual`` = residual / spread;
 - ``relative_move`` = move / spread; an action with relative_move < ``MIN_RELATIVE_MOVE``
   (1e-4: its moves are under 1% of the codes' RMS spread) does not move the code: it is
   *static*, its direction v_a is undefined, and a symmetry whose actions are all static is
@@ -61,7 +61,6 @@ from __future__ import annotations
 
 import itertools
 import math
-import warnings
 from typing import Any, Callable
 
 import numpy as np
@@ -85,23 +84,14 @@ MIN_RELATIVE_MOVE = 1e-4
 MAX_UNEXPLAINED = 0.25
 
 
-def fit_action_maps(
-    z: np.ndarray,
-    z_next: np.ndarray,
-    rng: np.random.Generator | None = None,
-    steps: int | None = None,
-    restarts: int | None = None,
-    lr: float | None = None,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def fit_action_maps(z: np.ndarray, z_next: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Least-squares rho_a = C_a M_a C_a^-1 (identity plus rank 2) for every action, in closed form.
 
     z (N, L), z_next (A, N, L). Returns rho (A, L, L), the 2x2 blocks B (A, 2, 2; the
     non-unit part of rho in its own basis, so B's eigenvalues are rho's eigenvalues other
     than 1) and the mean squared errors mean_n ||rho_a z_n - z'_{a,n}||^2 (A,).
 
-    The fit is a reduced-rank regression, solved exactly (see the module doc); it is
-    deterministic, so ``rng`` is not used. ``steps``, ``restarts`` and ``lr`` configured the
-    iterative optimiser this replaced; they are accepted for compatibility and ignored.
+    The fit is a reduced-rank regression, solved exactly and deterministically (see the module doc).
     """
     z = np.asarray(z, dtype=np.float64)
     z_next = np.asarray(z_next, dtype=np.float64)
@@ -111,12 +101,6 @@ def fit_action_maps(
         raise ValueError(f"the latent space needs at least 2 dimensions for a rotation block, got L={z.shape[1]}")
     if z.shape[0] < 1 or not (np.all(np.isfinite(z)) and np.all(np.isfinite(z_next))):
         raise ValueError("z and z_next must be finite and hold at least one sample")
-    if (steps, restarts, lr) != (None, None, None):
-        warnings.warn(
-            "fit_action_maps is solved in closed form; steps, restarts and lr are ignored",
-            DeprecationWarning,
-            stacklevel=2,
-        )
     num_actions, L = z_next.shape[0], z.shape[1]
     rho = np.empty((num_actions, L, L))
     blocks = np.empty((num_actions, 2, 2))
@@ -212,37 +196,8 @@ def fit_quality(
     }
 
 
-def independence_score(
-    encode_fn: EncodeFn,
-    world: Any,
-    rng: np.random.Generator,
-    num_states: int = 1000,
-    *,
-    decode_fn: DecodeFn | None = None,
-    num_image_samples: int = 256,
-    steps: int | None = None,
-    restarts: int | None = None,
-    max_unexplained: float = MAX_UNEXPLAINED,
-    min_relative_move: float = MIN_RELATIVE_MOVE,
-) -> dict:
-    """Independence score, fit quality, and per-action fitted angles and prediction errors (see module doc).
-
-    ``steps`` and ``restarts`` configured the iterative fit this replaced and are ignored.
-    """
-    world, rng = check_inputs(encode_fn, world, rng)
-    num_states = check_int("num_states", num_states)
-    num_image_samples = check_int("num_image_samples", num_image_samples)
-    max_unexplained = _check_fraction("max_unexplained", max_unexplained)
-    min_relative_move = _check_fraction("min_relative_move", min_relative_move)
-    if (steps, restarts) != (None, None):
-        warnings.warn("independence_score fits in closed form; steps and restarts are ignored", DeprecationWarning, 2)
-    if decode_fn is not None and not callable(decode_fn):
-        raise ValueError(f"decode_fn must be None or callable latents (N, L) -> frames, got {decode_fn!r}")
-    spec = world.symmetry
-    _, nxt, z, z_next = true_transitions(encode_fn, world, rng, num_states)
-    rho, blocks, mse = fit_action_maps(z, z_next)
-    q = fit_quality(z, z_next, mse, max_unexplained, min_relative_move)
-    score, per_pair = independence_from_directions(directions(z, rho), spec.symmetries(), ~q["static"])
+def _fit_problems(spec: Any, q: dict, max_unexplained: float, min_relative_move: float) -> tuple[list[str], float]:
+    """What makes the linear maps a poor description of the code, and the worst unexplained fraction of a move."""
     moving = ~q["static"]
     worst = float(q["unexplained_fraction"][moving].max()) if moving.any() else float("nan")
     problems = []
@@ -258,38 +213,67 @@ def independence_score(
             f"the linear maps of actions {bad} leave more than {max_unexplained:g} of their mean squared moves "
             f"unexplained (worst {worst:.3g}): the score describes linear approximations of a non-linear code"
         )
+    return problems, worst
+
+
+def _action_row(spec: Any, a: int, block: np.ndarray, mse: float, q: dict, image_mse: float | None) -> dict:
+    """One action's fitted angle, orders and errors."""
+    theta, modulus = block_angle(block)
+    n = spec.action_order(a)
+    cont = spec.continuous_angle(a)
+    eff = spec.actions[a]
+    return {
+        "action": a,
+        "name": eff.name,
+        "factor": eff.factor,
+        "angle": theta,
+        "eigenvalue_modulus": modulus,
+        "realised_order": realised_order(theta),
+        "naive_order_2pi_over_theta": (2 * math.pi / theta) if theta > 0 else None,
+        "cycle_order": n,
+        "nearest_faithful": nearest_faithful_angle(theta, n),
+        "continuous_angle": cont,
+        "error_to_continuous": abs(theta - abs(cont)),
+        "latent_mse": mse,
+        "relative_residual": float(q["relative_residual"][a]),
+        "relative_move": float(q["relative_move"][a]),
+        "unexplained_fraction": float(q["unexplained_fraction"][a]),
+        "static": bool(q["static"][a]),
+        "image_mse": image_mse,
+    }
+
+
+def independence_score(
+    encode_fn: EncodeFn,
+    world: Any,
+    rng: np.random.Generator,
+    num_states: int = 1000,
+    *,
+    decode_fn: DecodeFn | None = None,
+    num_image_samples: int = 256,
+    max_unexplained: float = MAX_UNEXPLAINED,
+    min_relative_move: float = MIN_RELATIVE_MOVE,
+) -> dict:
+    """Independence score, fit quality, and per-action fitted angles and prediction errors (see module doc)."""
+    world, rng = check_inputs(encode_fn, world, rng)
+    num_states = check_int("num_states", num_states)
+    num_image_samples = check_int("num_image_samples", num_image_samples)
+    max_unexplained = _check_fraction("max_unexplained", max_unexplained)
+    min_relative_move = _check_fraction("min_relative_move", min_relative_move)
+    if decode_fn is not None and not callable(decode_fn):
+        raise ValueError(f"decode_fn must be None or callable latents (N, L) -> frames, got {decode_fn!r}")
+    spec = world.symmetry
+    _, nxt, z, z_next = true_transitions(encode_fn, world, rng, num_states)
+    rho, blocks, mse = fit_action_maps(z, z_next)
+    q = fit_quality(z, z_next, mse, max_unexplained, min_relative_move)
+    score, per_pair = independence_from_directions(directions(z, rho), spec.symmetries(), ~q["static"])
+    problems, worst = _fit_problems(spec, q, max_unexplained, min_relative_move)
     img = (
         _image_errors(decode_fn, world, rho, z, nxt, min(num_image_samples, num_states))
         if decode_fn is not None
         else [None] * spec.num_actions
     )
-    actions = []
-    for a, eff in enumerate(spec.actions):
-        theta, modulus = block_angle(blocks[a])
-        n = spec.action_order(a)
-        cont = spec.continuous_angle(a)
-        actions.append(
-            {
-                "action": a,
-                "name": eff.name,
-                "factor": eff.factor,
-                "angle": theta,
-                "eigenvalue_modulus": modulus,
-                "realised_order": realised_order(theta),
-                "naive_order_2pi_over_theta": (2 * math.pi / theta) if theta > 0 else None,
-                "cycle_order": n,
-                "nearest_faithful": nearest_faithful_angle(theta, n),
-                "continuous_angle": cont,
-                "error_to_continuous": abs(theta - abs(cont)),
-                "latent_mse": float(mse[a]),
-                "relative_residual": float(q["relative_residual"][a]),
-                "relative_latent_mse": float(q["relative_residual"][a]),
-                "relative_move": float(q["relative_move"][a]),
-                "unexplained_fraction": float(q["unexplained_fraction"][a]),
-                "static": bool(q["static"][a]),
-                "image_mse": img[a],
-            }
-        )
+    actions = [_action_row(spec, a, blocks[a], float(mse[a]), q, img[a]) for a in range(spec.num_actions)]
     return {
         "independence": score,
         "per_symmetry_pair_max_abs_dot": per_pair,
