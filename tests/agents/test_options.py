@@ -87,7 +87,7 @@ def test_background_folder_missing_or_empty_is_a_clear_error(tmp_path):
 
 
 def test_k_step_pairs_with_multi_step_policy():
-    agent = tiny_agent(data={"k": 2}, action_steps=2, discounted=True)
+    agent = tiny_agent(data={"k": 2}, action_steps=2, discounted=True, policy_update="reinforce")
     agent.learn(3, progress_bar=False)
     assert agent.num_steps == 3
     forward = tiny_agent("forward", data={"k": 3})

@@ -46,8 +46,10 @@ def test_same_seed_same_losses_and_weights():
 
 
 def test_different_seeds_differ():
-    a = tiny_agent()
-    b = tiny_agent(seed=1)
+    a, b = tiny_agent(), tiny_agent(seed=1)
+    assert not torch.equal(next(a.vae.parameters()), next(b.vae.parameters()))
+    torch.testing.assert_close(a.rho.effective_angles(), b.rho.effective_angles())  # both start at angle_init
+    a, b = tiny_agent(angle_init=0.0), tiny_agent(seed=1, angle_init=0.0)  # the paper's random starts
     assert not torch.equal(a.rho.angles, b.rho.angles)
 
 
