@@ -200,6 +200,10 @@ def generated_sections(experiments: dict[str, Experiment], results_root: str | P
         if failed:
             body += "\n\nRuns that stopped without a result (rerunning the claim retries them):\n\n" + "\n".join(
                 f"- `{run}`: {record['error']}" for run, record in failed.items())
+        missing = [p.name for p in exp.runs() if p.name not in records and p.name not in failed]
+        if records and missing:
+            body += (f"\n\nPlanned runs not yet run ({len(missing)}; `python scripts/reproduce.py {name}` runs "
+                     f"them): " + ", ".join(f"`{m}`" for m in missing) + ".")
         out[name] = body
     return out
 

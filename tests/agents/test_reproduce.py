@@ -12,7 +12,7 @@ from agents.training.run import RunError
 
 def test_a_run_that_fails_is_kept_shown_and_retried(tmp_path, monkeypatch):
     plans = lambda seeds: [RunPlan(f"a_s{s}", "rgrvae", s) for s in seeds]  # noqa: E731
-    experiment = Experiment("claimX", "a test claim", (1, 2), plans, lambda records: f"{len(records)} kept")
+    experiment = Experiment("claimX", "a test claim", (1, 2, 3), plans, lambda records: f"{len(records)} kept")
     outcome = {"a_s1": "ok", "a_s2": "diverged"}
 
     def fake_run(plan, work, kept, progress):
@@ -22,14 +22,15 @@ def test_a_run_that_fails_is_kept_shown_and_retried(tmp_path, monkeypatch):
         (kept / reproduce.METRICS_NAME).write_text(json.dumps({"config": {"seed": plan.seed}}))
 
     monkeypatch.setattr(reproduce, "_run", fake_run)
-    records = run_experiment(experiment, results_root=tmp_path, work_root=tmp_path / "w", log=lambda _: None)
+    records = run_experiment(experiment, (1, 2), results_root=tmp_path, work_root=tmp_path / "w", log=lambda _: None)
     assert list(records) == ["a_s1"]
     assert failed_runs(experiment, tmp_path) == {"a_s2": {"run": "a_s2", "seed": 2,
                                                           "error": "training stopped: diverged at update 7"}}
     text = generated_sections({"claimX": experiment}, tmp_path)["claimX"]
     assert text.startswith("1 kept") and "- `a_s2`: training stopped: diverged at update 7" in text
+    assert text.endswith("Planned runs not yet run (1; `python scripts/reproduce.py claimX` runs them): `a_s3`.")
     outcome["a_s2"] = "ok"  # rerunning retries the failed run; its success replaces the failure
-    assert list(run_experiment(experiment, results_root=tmp_path, work_root=tmp_path / "w",
+    assert list(run_experiment(experiment, (1, 2), results_root=tmp_path, work_root=tmp_path / "w",
                                log=lambda _: None)) == ["a_s1", "a_s2"]
     assert failed_runs(experiment, tmp_path) == {} and "stopped without" not in generated_sections(
         {"claimX": experiment}, tmp_path)["claimX"]
