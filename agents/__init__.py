@@ -8,11 +8,11 @@ here and its import below. The optional parts (``agents.sb3`` for stable-baselin
 
 from agents.base import AGENTS, AgentConfig, BaseAgent, NonFiniteLossError, agent_class
 from agents.betavae import BetaVAE
+from agents.callbacks import BaseCallback, CallbackList
 from agents.checkpoint import CheckpointError
 from agents.forward import ForwardVAE, ForwardVAEConfig
 from agents.latent_actions import LatentActionConfig
 from agents.rgrvae import RGrVAE, RGrVAEConfig
-from agents.training.callbacks import BaseCallback, CallbackList
 from flatland_env.pairs import GroundTruth, PairBatch, PairSourceConfig
 
 __all__ = [

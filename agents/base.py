@@ -25,9 +25,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from agents.callbacks import BaseCallback, as_callback
 from agents.checkpoint import CheckpointError, load_checkpoint, numpy_to_torch, save_checkpoint, torch_to_numpy
 from agents.hardware import Precision, choose_precision, resolve_device
-from agents.training.callbacks import BaseCallback, as_callback
 from flatland_env.pairs import (
     DetachedSource,
     PairBatch,

@@ -20,7 +20,7 @@ from typing import Any, Iterator
 import numpy as np
 import torch
 
-from agents.training.files import atomic_write_bytes
+from agents.files import atomic_write_bytes
 
 FORMAT = "symmetry-agents/2"
 MAGIC = b"SYMMETRY-AGENTS-CHECKPOINT\n"

@@ -49,7 +49,7 @@ class Args:
 def main(argv: list[str] | None = None) -> int:
     args = tyro.cli(Args, args=argv, description=__doc__)
     from agents import BaseAgent, CheckpointError
-    from agents.training.files import write_json
+    from agents.files import write_json
     from agents.training.reaching import evaluate_reaching
     from agents.training.run import set_threads
 

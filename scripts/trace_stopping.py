@@ -42,9 +42,9 @@ class Args:
 
 
 def trace(seed: int, args: Args) -> dict:
+    from agents.callbacks import BaseCallback
     from agents.rgrvae import RGrVAE
     from agents.stopping import plateau_reached
-    from agents.training.callbacks import BaseCallback
     from agents.training.evaluation import acceptance
     from vae.metrics.suite import evaluate
 
@@ -123,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     import torch
 
-    from agents.training.files import write_json
+    from agents.files import write_json
 
     if args.threads:
         torch.set_num_threads(args.threads)

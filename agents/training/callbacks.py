@@ -1,9 +1,9 @@
-"""Every training callback, SB3-style: the base class, TensorBoard logging, checkpoints, signal handling.
+"""The run layer's training callbacks, SB3-style: TensorBoard logging, checkpoints, signal handling.
 
 A callback sees the agent and, at every update, the update's scalars and the batch's ground
 truth (true actions and factors). The ground truth goes to logging only: it is never passed
-to a learner, and a callback may not change the weights (``learn`` checks). This module
-imports nothing of the agents, so agents can import it.
+to a learner, and a callback may not change the weights (``learn`` checks). The base
+class is the core's (:mod:`agents.callbacks`).
 
 The TensorBoard callback is the only consumer of the ground truth during training: it
 scores the policy's latent actions against the true actions (best one-to-one matching) and
@@ -24,6 +24,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
+from agents.callbacks import BaseCallback
 from flatland_env.pairs import GroundTruth, PairBatch
 
 #: exit status of a run stopped by a signal: 128 + the signal's number, as shells report it
@@ -34,47 +35,6 @@ def check_positive(name: str, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
     return int(value)
-
-
-class BaseCallback:
-    """Override any hook; returning False from on_step stops training."""
-
-    def on_training_start(self, agent: Any, total_steps: int) -> None:
-        pass
-
-    def on_step(self, agent: Any, stats: dict[str, float], batch: PairBatch, truth: GroundTruth) -> bool:
-        return True
-
-    def on_training_end(self, agent: Any) -> None:
-        pass
-
-
-class CallbackList(BaseCallback):
-    """Several callbacks in order; training stops when any one asks to."""
-
-    def __init__(self, callbacks: list[BaseCallback]) -> None:
-        self.callbacks = list(callbacks)
-
-    def on_training_start(self, agent: Any, total_steps: int) -> None:
-        for c in self.callbacks:
-            c.on_training_start(agent, total_steps)
-
-    def on_step(self, agent: Any, stats: dict[str, float], batch: PairBatch, truth: GroundTruth) -> bool:
-        return all([c.on_step(agent, stats, batch, truth) for c in self.callbacks])
-
-    def on_training_end(self, agent: Any) -> None:
-        for c in self.callbacks:
-            c.on_training_end(agent)
-
-
-def as_callback(callback: BaseCallback | list[BaseCallback] | None) -> BaseCallback:
-    if callback is None:
-        return BaseCallback()
-    if isinstance(callback, BaseCallback):
-        return callback
-    if isinstance(callback, (list, tuple)) and all(isinstance(c, BaseCallback) for c in callback):
-        return CallbackList(list(callback))
-    raise ValueError(f"callback must be a BaseCallback, a list of them, or None; got {type(callback).__name__}")
 
 
 def has_latent_actions(agent: Any) -> bool:

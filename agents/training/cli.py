@@ -24,10 +24,10 @@ import tyro
 
 from agents.base import AGENTS, agent_class
 from agents.checkpoint import CheckpointError, load_checkpoint
+from agents.files import prepare_dir
 from agents.hardware import describe_hardware
 from agents.training import run as runs
 from agents.training.evaluation import METRICS_NAME, headline
-from agents.training.files import prepare_dir
 from flatland_env.pairs import PairSourceConfig
 from flatland_env.registration import world_agent_settings
 

@@ -116,7 +116,7 @@ def run_all(features: dict[str, str | None], seeds: list[int], cfg: DownstreamCo
     given another checkpoint now are dropped, so the record never mixes two agents under one name."""
     import json
 
-    from agents.training.files import write_json
+    from agents.files import write_json
 
     record: dict[str, Any] = {"config": asdict(cfg), "runs": []}
     if out.exists():

@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from agents.files import atomic_write_bytes, prepare_dir, write_json
 from agents.training.callbacks import has_latent_actions
-from agents.training.files import atomic_write_bytes, prepare_dir, write_json
 from agents.training.provenance import provenance
 from vae.metrics.suite import evaluate, to_jsonable
 

@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from agents.base import agent_class
+from agents.files import prepare_dir, write_json
 from agents.training.evaluation import METRICS_NAME, evaluate_agent
-from agents.training.files import prepare_dir, write_json
 from agents.training.provenance import changed_since
 from agents.training.run import DEFAULT_TOTAL_STEPS, RUN_NAME, RunConfig, RunError, train
 from flatland_env.pairs import PairSourceConfig

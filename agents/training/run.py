@@ -26,6 +26,7 @@ import torch
 
 from agents.base import AgentConfig, BaseAgent, NonFiniteLossError, agent_class
 from agents.checkpoint import CheckpointError, load_checkpoint
+from agents.files import prepare_dir, write_json
 from agents.hardware import describe_hardware
 from agents.training.callbacks import (
     BaseCallback,
@@ -35,7 +36,6 @@ from agents.training.callbacks import (
     log_final_metrics,
 )
 from agents.training.evaluation import METRICS_NAME, evaluate_agent, headline
-from agents.training.files import prepare_dir, write_json
 from agents.training.provenance import provenance
 from flatland_env.pairs import DetachedSource, PairSourceConfig
 
