@@ -154,8 +154,6 @@ class AgentConfig:
 
 def agent_class(name: str) -> type["BaseAgent"]:
     """The registered agent class of an algorithm name, with an error naming the registered ones."""
-    import agents  # noqa: F401  (imports, so registers, every agent)
-
     if name not in AGENTS:
         raise ValueError(f"unknown model {name!r}; registered agents: {', '.join(sorted(AGENTS))}")
     return AGENTS[name]

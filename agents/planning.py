@@ -51,15 +51,31 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 
 from flatland_env.oracle import FactorTable, cycle_table
 from flatland_env.registration import make_world
 
-if TYPE_CHECKING:
-    from agents.latent_actions import LatentActionAgent
+
+class LatentActionAgent(Protocol):
+    """What the planner uses of an agent with latent actions (:class:`agents.latent_actions.LatentActionAgent`):
+    its world, codes, inferred latent actions and their angles. An interface, so planning imports no agent."""
+
+    spec: Any
+    source: Any
+    config: Any
+    obs_shape: tuple[int, ...]
+    num_latent_actions: int
+
+    def encode(self, obs: np.ndarray) -> np.ndarray: ...
+
+    def infer_actions(self, obs: np.ndarray, next_obs: np.ndarray) -> np.ndarray: ...
+
+    def angle_table(self) -> list[dict[str, Any]]: ...
+
+    def latent_basis(self) -> np.ndarray: ...
 
 #: env steps of the random walk whose pairs link env actions to latent actions
 LINK_STEPS = 256
@@ -162,7 +178,7 @@ def fit_correction(positions: np.ndarray, residuals: np.ndarray, other_angles: n
 class LatentPlanner:
     """Plans with an agent's latent actions once they are linked to env actions and calibrated."""
 
-    def __init__(self, agent: "LatentActionAgent", walks: list[Calibration], env_steps: int,
+    def __init__(self, agent: LatentActionAgent, walks: list[Calibration], env_steps: int,
                  method: str = "cycle", link_walk: LinkWalk | None = None) -> None:
         if method not in METHODS:
             raise ValueError(f"method must be one of {METHODS}, got {method!r}")
@@ -173,7 +189,7 @@ class LatentPlanner:
         self._plane_ids = np.array([c.plane for c in self.planes])
 
     @classmethod
-    def build(cls, agent: "LatentActionAgent", link_steps: int = LINK_STEPS, seed: int = 0,
+    def build(cls, agent: LatentActionAgent, link_steps: int = LINK_STEPS, seed: int = 0,
               method: str = "cycle", calibration_walks: int = CALIBRATION_WALKS) -> "LatentPlanner":
         """Link and calibrate from ``link_steps`` + ``calibration_walks`` cycles per env action of its own env steps."""
         if isinstance(link_steps, bool) or not isinstance(link_steps, (int, np.integer)) or link_steps < 1:
@@ -291,7 +307,7 @@ class LatentPlanner:
                            for c in self.planes]}
 
 
-def check_plannable(agent: "LatentActionAgent") -> None:
+def check_plannable(agent: LatentActionAgent) -> None:
     """Refuse, with the reason, worlds and representations where per-plane arithmetic cannot plan."""
     spec = agent.spec
     if not spec.is_cyclic_product:
@@ -312,7 +328,7 @@ class LinkWalk:
     z: np.ndarray  # (T + 1, L) latent means of the frames, in the rotations' basis
 
 
-def link_pairs(agent: "LatentActionAgent", env, steps: int, rng: np.random.Generator) -> LinkWalk:
+def link_pairs(agent: LatentActionAgent, env, steps: int, rng: np.random.Generator) -> LinkWalk:
     """A random walk of ``steps`` env steps, with the agent's inference on each pair and its latents."""
     obs, _ = env.reset(seed=int(rng.integers(2**31)))
     actions = rng.integers(agent.spec.num_actions, size=steps)
@@ -348,7 +364,7 @@ def refine_cycle(angles: np.ndarray, positions: np.ndarray, seen: np.ndarray,
     return placed, np.angle(total)
 
 
-def calibration_tours(agent: "LatentActionAgent", env, links: list[tuple[int, int, float]], walks_per_action: int,
+def calibration_tours(agent: LatentActionAgent, env, links: list[tuple[int, int, float]], walks_per_action: int,
                       rng: np.random.Generator) -> tuple[list[Calibration], int]:
     """Per latent plane, one tour of its own: from a random state, walk each env action linked to the plane round
     its cycle ``walks_per_action`` times, and before every walk but the first take a few random steps of the
@@ -381,7 +397,7 @@ def calibration_tours(agent: "LatentActionAgent", env, links: list[tuple[int, in
     return walks, steps
 
 
-def calibrate(agent: "LatentActionAgent", env, start: np.ndarray, env_action: int, latent_action: int,
+def calibrate(agent: LatentActionAgent, env, start: np.ndarray, env_action: int, latent_action: int,
               agreement: float) -> Calibration:
     """Walk ``env_action`` round its cycle from the env's current state (frame ``start``); measure its order and
     per-step rotation. The walk ends where it began."""

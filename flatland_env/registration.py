@@ -67,8 +67,6 @@ def register_goal_task(env_id: str, world_id: str, **goal_kwargs: Any) -> None:
 
 def symmetry_world_ids() -> list[str]:
     """Ids of every world registered with :func:`register_world` (all of them, after ``import flatland_env``)."""
-    import flatland_env  # noqa: F401  (registers the worlds)
-
     return sorted(_REGISTERED)
 
 
@@ -86,8 +84,6 @@ def is_symmetry_world(env_id: str) -> bool:
 
 def check_world_id(env_id: Any) -> str:
     """Return ``env_id`` if it names a registered symmetry world, else raise a ValueError saying which do."""
-    import flatland_env  # noqa: F401  (registers the worlds)
-
     if not isinstance(env_id, str):
         raise ValueError(f"env id must be a string, got {type(env_id).__name__}")
     if not is_symmetry_world(env_id):

@@ -17,6 +17,7 @@ import numpy as np
 
 from agents.training.reproduce import Experiment, RunPlan
 from agents.training.run import DEFAULT_TOTAL_STEPS
+from agents.training.tables import fmt, table
 
 #: held-out seeds of the main job (RGrVAE defaults), of each setting of claims 4 and 5, and of the other claims
 MAIN_SEEDS = tuple(range(100, 120))
@@ -66,22 +67,6 @@ def mean_std(values: Sequence[float | None], digits: int = 3) -> str:
     if v.size == 0:
         return "-"
     return f"{v.mean():.{digits}f} ± {v.std():.{digits}f}" if v.size > 1 else f"{v[0]:.{digits}f}"
-
-
-def fmt(value: Any, digits: int = 3) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, float):
-        return f"{value:.{digits}f}" if math.isfinite(value) else "-"
-    return str(value)
-
-
-def table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(fmt(c) if not isinstance(c, str) else c for c in row) + " |" for row in rows]
-    return "\n".join(lines)
 
 
 def acceptance_cells(m: dict) -> list[Any]:

@@ -4,7 +4,8 @@ An entry says what a metric is called, how to run it on a model and a world, wha
 needs (of the model: a decoder, latent actions, action inference; of the world: a product
 of cyclic groups) and its default sample size. :func:`~vae.metrics.suite.evaluate` runs
 every registered metric that applies; adding a metric is one new module that calls
-:func:`register_metric`, and no edit elsewhere.
+:func:`register_metric`, imported by name in ``vae/metrics/__init__.py`` (the package lists its
+plug-ins, so the registry imports nothing back).
 
 Each metric draws from its own generator seeded by (suite seed, metric name), so adding
 or skipping a metric never changes another metric's samples.
@@ -12,8 +13,6 @@ or skipping a metric never changes another metric's samples.
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 import zlib
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -84,9 +83,6 @@ def register_metric(metric: Metric) -> Metric:
 
 
 def registered_metrics() -> dict[str, Metric]:
-    """Every metric of :mod:`vae.metrics`, by name (importing each metric module registers it)."""
-    import vae.metrics as package
-
-    for module in pkgutil.iter_modules(package.__path__):
-        importlib.import_module(f"{package.__name__}.{module.name}")
+    """Every registered metric, by name. Importing :mod:`vae.metrics` (which importing this module does first)
+    imports each metric module, and each registers itself."""
     return dict(sorted(_REGISTRY.items()))
