@@ -27,7 +27,7 @@ from torch import nn
 
 from agents.callbacks import BaseCallback, as_callback
 from agents.checkpoint import CheckpointError, load_checkpoint, numpy_to_torch, save_checkpoint, torch_to_numpy
-from agents.hardware import Precision, choose_precision, resolve_device
+from agents.hardware import PRECISIONS, Precision, choose_precision, resolve_device
 from flatland_env.pairs import (
     DetachedSource,
     PairBatch,
@@ -146,8 +146,8 @@ class AgentConfig:
             raise ValueError(f"seed must be an integer >= 0, got {self.seed!r}")
         if self.recon_loss not in RECON_LOSSES:
             raise ValueError(f"recon_loss must be one of {RECON_LOSSES}, got {self.recon_loss!r}")
-        if self.precision not in ("auto", "fp32", "bf16"):
-            raise ValueError(f"precision must be auto, fp32 or bf16, got {self.precision!r}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
         if self.device not in ("auto", "cpu", "cuda") and not str(self.device).startswith("cuda:"):
             raise ValueError(f"device must be 'auto', 'cpu' or 'cuda[:N]', got {self.device!r}")
 

@@ -9,12 +9,12 @@ torch falls back to slow kernels and bf16 is several times slower than float32, 
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, get_args
 
 import torch
 
 Precision = Literal["auto", "fp32", "bf16"]
-PRECISIONS = ("auto", "fp32", "bf16")
+PRECISIONS: tuple[str, ...] = get_args(Precision)
 
 
 def resolve_device(device: str) -> torch.device:

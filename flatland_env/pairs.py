@@ -29,9 +29,7 @@ from flatland_env.registration import check_world_id, make_world
 from flatland_env.spec import GroupSpec
 from flatland_env.transitions import Transition, TransitionCollector, load_dataset
 from flatland_env.vector import _generator
-from flatland_env.wrappers import NOISE_KINDS, corrupt_pairs, noise_settings
-
-Noise = Literal["none", "uniform", "salt", "backgrounds"]
+from flatland_env.wrappers import NOISE_KINDS, Noise, corrupt_pairs, noise_settings
 
 #: most vector envs a collector source runs (each holds a state and, for FlatLand, a physics body)
 MAX_NUM_ENVS = 1024

@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import replace
 from os import PathLike
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Literal, get_args
 
 import gymnasium as gym
 import numpy as np
@@ -114,7 +114,9 @@ def resolve_backgrounds(
 
 
 # -- the paper's settings --------------------------------------------------------------------------
-NOISE_KINDS = ("none", "uniform", "salt", "backgrounds")
+#: the kinds of visual noise on training pairs (one home: the CLI, the configs and the checks read it)
+Noise = Literal["none", "uniform", "salt", "backgrounds"]
+NOISE_KINDS: tuple[str, ...] = get_args(Noise)
 #: the noise levels of the paper's robustness runs (docs/worlds.md)
 UNIFORM_HIGH, SALT_P = 0.1, 0.1
 

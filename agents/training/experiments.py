@@ -15,9 +15,11 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from agents.training.evaluation import ANGLE_TOLERANCE, MAX_EQUIVARIANCE_ERROR, MIN_ACTION_ACCURACY
 from agents.training.reproduce import Experiment, RunPlan
 from agents.training.run import DEFAULT_TOTAL_STEPS
 from agents.training.tables import fmt, table
+from flatland_env.wrappers import NOISE_KINDS as WORLD_NOISE_KINDS
 
 #: held-out seeds of the main job (RGrVAE defaults), of each setting of claims 4 and 5, and of the other claims
 MAIN_SEEDS = tuple(range(100, 120))
@@ -218,7 +220,8 @@ def claim4_table(records: dict[str, dict]) -> str:
 
 
 # -- claim 5: visual noise -----------------------------------------------------------------------------------
-NOISE_KINDS = ("uniform", "salt", "backgrounds")
+#: the kinds of visual noise claim 5 trains on: every kind but none
+NOISE_KINDS = tuple(k for k in WORLD_NOISE_KINDS if k != "none")
 
 
 def claim5_plans(seeds: tuple[int, ...]) -> list[RunPlan]:
@@ -329,8 +332,9 @@ def _scatter_figure(groups: dict[str, list[dict]], path: Path, title: str) -> No
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(10, 3.2), dpi=100)
-    panels = [("held-out action accuracy", 0, (0.95, "min")), ("largest angle error (rad)", 1, (0.03, "max")),
-              ("relative equivariance error", 2, (0.02, "max"))]
+    panels = [("held-out action accuracy", 0, (MIN_ACTION_ACCURACY, "min")),
+              ("largest angle error (rad)", 1, (ANGLE_TOLERANCE, "max")),
+              ("relative equivariance error", 2, (MAX_EQUIVARIANCE_ERROR, "max"))]
     labels = list(groups)
     for i, (ylabel, col, (threshold, _)) in enumerate(panels):
         ax = fig.add_subplot(1, 3, i + 1)
@@ -391,9 +395,9 @@ def claim6_figure(records: dict[str, dict], path: Path) -> None:
     for ax, label in ((acc, "matched action accuracy (held out)"), (eq, "relative equivariance error")):
         ax.set_xticks(range(len(factors)), factors, fontsize=8)
         ax.set_ylabel(label, fontsize=8)
-    acc.axhline(0.95, color="tab:red", lw=1, ls="--")
+    acc.axhline(MIN_ACTION_ACCURACY, color="tab:red", lw=1, ls="--")
     acc.set_ylim(0, 1.05)
-    eq.axhline(0.02, color="tab:red", lw=1, ls="--")
+    eq.axhline(MAX_EQUIVARIANCE_ERROR, color="tab:red", lw=1, ls="--")
     eq.set_yscale("log")
     for v in variants:
         acc.scatter([], [], s=18, color=colours[v], label=v)
