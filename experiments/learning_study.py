@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from agents.training.reproduce import FIRST_REPORT_SEED
+from experiments.reproduce import FIRST_REPORT_SEED
 
 #: policy's matched accuracy at the last check above which a run counts as learned early
 EARLY_ACCURACY = 0.95

@@ -23,7 +23,7 @@ from agents.base import AGENTS, agent_class
 from agents.files import write_json
 from agents.hardware import choose_precision, describe_hardware, resolve_device
 from agents.training.run import set_threads
-from agents.training.throughput import flops_per_pair, matmul_peak_gflops, measure_throughput
+from experiments.throughput import flops_per_pair, matmul_peak_gflops, measure_throughput
 from flatland_env.pairs import PairSourceConfig
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import tyro
 
-from agents.training.downstream import DownstreamConfig
+from acting.downstream import DownstreamConfig
 
 
 @dataclass
@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    from agents.training.downstream import downstream_figure, run_all
+    from acting.downstream import downstream_figure, run_all
     from agents.training.run import set_threads
 
     features: dict[str, str | None] = {"pixels": None} if args.pixels else {}

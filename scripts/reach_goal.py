@@ -48,9 +48,9 @@ class Args:
 
 def main(argv: list[str] | None = None) -> int:
     args = tyro.cli(Args, args=argv, description=__doc__)
+    from acting.reaching import evaluate_reaching
     from agents import BaseAgent, CheckpointError
     from agents.files import write_json
-    from agents.training.reaching import evaluate_reaching
     from agents.training.run import set_threads
 
     try:

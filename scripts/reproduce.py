@@ -20,8 +20,8 @@ from typing import Annotated
 
 import tyro
 
-from agents.training.experiments import EXPERIMENTS, readme_sections
-from agents.training.reproduce import check_report_seeds, run_experiment, save_figures, stale_runs, update_readme
+from experiments.claims import EXPERIMENTS, readme_sections
+from experiments.reproduce import check_report_seeds, run_experiment, save_figures, stale_runs, update_readme
 
 
 @dataclass

@@ -41,9 +41,9 @@ def main(argv: list[str] | None = None) -> int:
     args = tyro.cli(Args, args=argv, description=__doc__)
     import imageio.v3 as iio
 
+    from acting.rollout_gif import episode_frames, episode_summary, planned_episode
     from agents import BaseAgent, CheckpointError
     from agents.planning import CannotPlanError
-    from agents.training.rollout_gif import episode_frames, episode_summary, planned_episode
 
     if not args.fps > 0:
         print(f"error: --fps must be > 0, got {args.fps}", file=sys.stderr)

@@ -7,7 +7,7 @@ import ast
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-PACKAGES = ("flatland_env", "vae", "agents", "experiments")
+PACKAGES = ("flatland_env", "vae", "agents", "experiments", "acting")
 
 
 def _module_name(path: Path) -> str:

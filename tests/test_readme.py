@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from agents.training.experiments import EXPERIMENTS, readme_sections
-from agents.training.reproduce import markers
+from experiments.claims import EXPERIMENTS, readme_sections
+from experiments.reproduce import markers
 
 REPO = Path(__file__).resolve().parents[1]
 README = (REPO / "README.md").read_text()
@@ -41,7 +41,7 @@ def test_the_two_commands_are_in_the_readme_and_ci_runs_the_test_command():
 
 @pytest.mark.parametrize("name", sorted(EXPERIMENTS))
 def test_every_claim_with_kept_runs_has_its_summary_figure(name, tmp_path):
-    from agents.training.reproduce import kept_records
+    from experiments.reproduce import kept_records
 
     experiment = EXPERIMENTS[name]
     assert experiment.figure is not None, f"{name} has no summary figure"

@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from agents.training.acting_report import acting_sections
-from agents.training.downstream import DownstreamConfig, success_curve
+from acting.downstream import DownstreamConfig, success_curve
+from acting.report import acting_sections
 
 
 def test_success_curve_windows_and_the_step_it_first_reaches_ninety_percent():
@@ -65,7 +65,7 @@ def test_downstream_script_runs_and_resumes(tmp_path, load_script):
 
 
 def test_kept_downstream_runs_are_dropped_only_for_another_checkpoint(tmp_path, monkeypatch):
-    from agents.training import downstream
+    from acting import downstream
 
     calls = []
 

@@ -105,7 +105,7 @@ def test_a_tiny_trained_agent_links_and_plans_or_says_why_not():
 
 
 def test_reaching_goals_with_plans_random_actions_and_the_oracle(tmp_path, load_script):
-    from agents.training.reaching import evaluate_reaching
+    from acting.reaching import evaluate_reaching
 
     record = evaluate_reaching(torus_agent(), episodes=30, seed=1, horizon=40)
     assert record["agent"]["success_rate"] == 1.0 and record["agent"]["excess_length_pct"] == 0.0

@@ -4,10 +4,10 @@ import json
 
 from conftest import load_script
 
-from agents.training import reproduce
-from agents.training.experiments import EXPERIMENTS, RunPlan
-from agents.training.reproduce import Experiment, failed_runs, generated_sections, run_experiment
 from agents.training.run import RunError
+from experiments import reproduce
+from experiments.claims import EXPERIMENTS, RunPlan
+from experiments.reproduce import Experiment, failed_runs, generated_sections, run_experiment
 
 
 def test_a_run_that_fails_is_kept_shown_and_retried(tmp_path, monkeypatch):
@@ -37,7 +37,7 @@ def test_a_run_that_fails_is_kept_shown_and_retried(tmp_path, monkeypatch):
 
 
 def test_pairs_seen_are_summarised_as_median_and_range():
-    from agents.training.experiments import pairs_summary
+    from experiments.claims import pairs_summary
 
     assert pairs_summary([249_600, 104_000, 160_000, None]) == "160,000 (104,000-249,600)"
     assert pairs_summary([249_600, 249_600]) == "249,600"
@@ -45,7 +45,7 @@ def test_pairs_seen_are_summarised_as_median_and_range():
 
 
 def test_a_sprites_factor_row_shows_the_target_angle_of_its_realised_order():
-    from agents.training.experiments import sprites_factor_rows
+    from experiments.claims import sprites_factor_rows
 
     names = ["scale-", "scale+"]
     metrics = {
@@ -58,7 +58,7 @@ def test_a_sprites_factor_row_shows_the_target_angle_of_its_realised_order():
 
 
 def test_claims_refuse_tuning_seeds_before_training(tmp_path, capsys):
-    from agents.training.reproduce import check_report_seeds
+    from experiments.reproduce import check_report_seeds
 
     script = load_script("reproduce")
     assert script.main(["claim3", "--seeds", "0", "--results-root", str(tmp_path / "r"),
@@ -72,7 +72,7 @@ def test_a_result_made_by_older_code_is_reported_stale(tmp_path, monkeypatch):
     import subprocess
 
     from agents.training import provenance as prov
-    from agents.training.reproduce import stale_runs
+    from experiments.reproduce import stale_runs
 
     repo = tmp_path / "repo"
     (repo / "agents").mkdir(parents=True)

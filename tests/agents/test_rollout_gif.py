@@ -8,8 +8,8 @@ import pytest
 from agent_helpers import tiny_agent, torus_agent
 
 import agents
+from acting.rollout_gif import episode_frames, planned_episode
 from agents.planning import CannotPlanError
-from agents.training.rollout_gif import episode_frames, planned_episode
 
 
 def test_a_planned_episode_is_recorded_step_by_step_and_reaches_the_goal():

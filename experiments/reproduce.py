@@ -8,7 +8,7 @@ stopped), and keeps each run's small ``metrics.json`` and ``run.json`` under
 :func:`update_readme` rewrites the README's tables between their markers from ``results/``
 alone, so no result number in the README is typed by hand.
 
-The experiments themselves are defined in :mod:`agents.training.experiments`.
+The experiments themselves are defined in :mod:`experiments.claims`.
 """
 
 from __future__ import annotations

@@ -16,9 +16,9 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from agents.training.evaluation import ANGLE_TOLERANCE, MAX_EQUIVARIANCE_ERROR, MIN_ACTION_ACCURACY
-from agents.training.reproduce import Experiment, RunPlan
 from agents.training.run import DEFAULT_TOTAL_STEPS
-from agents.training.tables import fmt, table
+from experiments.reproduce import Experiment, RunPlan
+from experiments.tables import fmt, table
 from flatland_env.wrappers import NOISE_KINDS as WORLD_NOISE_KINDS
 
 #: held-out seeds of the main job (RGrVAE defaults), of each setting of claims 4 and 5, and of the other claims
@@ -439,7 +439,7 @@ EXPERIMENTS: dict[str, Experiment] = {
 
 def comparison_section(results_root: str | Path = "results") -> str:
     """Claims 1-3 side by side: every baseline and RGrVAE, mean ± std over their held-out seeds."""
-    from agents.training.reproduce import kept_records
+    from experiments.reproduce import kept_records
 
     groups: dict[str, list[dict]] = {}
     for name in ("claim1", "claim2", "claim3"):
@@ -449,7 +449,7 @@ def comparison_section(results_root: str | Path = "results") -> str:
 
 def main_job_section(results_root: str | Path = "results") -> str:
     """One paragraph: how many pairs the main job needed, how long it took, on what, and whether it passed."""
-    from agents.training.reproduce import kept_records
+    from experiments.reproduce import kept_records
 
     records = [r for _, r in by_seed(kept_records(EXPERIMENTS["claim3"], results_root))]
     if not records:
@@ -469,7 +469,7 @@ def main_job_section(results_root: str | Path = "results") -> str:
         f"- Wall time, train + evaluate, on {hardware}, {precision}, with several runs sharing the machine: "
         f"median {np.median(wall):.0f} s, range {wall.min():.0f}-{wall.max():.0f} s.",
     ]
-    from agents.training.benchmarks import TRAIN_RECORD, _load
+    from experiments.benchmarks import TRAIN_RECORD, _load
 
     bench = _load(results_root, TRAIN_RECORD)
     rows = [r for r in (bench or {}).get("rows", []) if r["model"] == "rgrvae" and r["precision"] == precision]
@@ -483,9 +483,9 @@ def main_job_section(results_root: str | Path = "results") -> str:
 
 def readme_sections(results_root: str | Path = "results") -> dict[str, str]:
     """Every README section generated from ``results/``: one per claim, the comparison, and the benchmarks."""
-    from agents.training.acting_report import acting_sections
-    from agents.training.benchmarks import benchmark_sections
-    from agents.training.reproduce import generated_sections
+    from acting.report import acting_sections
+    from experiments.benchmarks import benchmark_sections
+    from experiments.reproduce import generated_sections
 
     sections = generated_sections(EXPERIMENTS, results_root)
     sections["comparison"] = comparison_section(results_root)

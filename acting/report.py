@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from agents.training.tables import fmt, table
+from experiments.tables import fmt, table
 
 #: reach-goal records are shown in this order of algorithm, with these labels
 ALGO_LABELS = {"rgrvae": "RGrVAE", "forward": "ForwardVAE", "vae": "beta-VAE"}

@@ -43,7 +43,7 @@ class Episode:
 
 def planned_episode(agent: BaseAgent, seed: int = 0, horizon: int = 100) -> Episode:
     """Plan once from the start and goal frames of episode ``seed`` and execute the plan, recording every step."""
-    from agents.training.reaching import goal_env
+    from acting.reaching import goal_env
 
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
