@@ -81,3 +81,12 @@ def test_the_worlds_import_no_torch_and_the_metrics_no_gymnasium():
     for pkg, banned in (("flatland_env", "torch"), ("vae/metrics", "gymnasium")):
         for path in (REPO / pkg).rglob("*.py"):
             assert not {i for i in _imports(path) if i.split(".")[0] == banned}, f"{path} imports {banned}"
+
+
+def test_no_function_is_longer_than_80_lines():
+    long = []
+    for path in [p for pkg in (*PACKAGES, "scripts") for p in (REPO / pkg).rglob("*.py")]:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.end_lineno - node.lineno >= 80:
+                long.append(f"{path.relative_to(REPO)}:{node.lineno} {node.name}")
+    assert long == []
