@@ -32,15 +32,22 @@ def train_section(record: dict[str, Any]) -> str:
 
 
 def env_section(record: dict[str, Any]) -> str:
+    """The worlds' speed table; each row's collector rate is also given relative to FlatLand-v0's in the same run,
+    which a loaded machine skews less than the rates themselves."""
+    load = record.get("load_average")
     lines = [
         f"Measured on {record['hardware']}: one env through `gym.make`, and the transition collector with "
-        f"{record['num_envs']} native vector envs (k = {record['k']}, batch {record['batch_size']}).",
+        f"{record['num_envs']} native vector envs (k = {record['k']}, batch {record['batch_size']})"
+        + (f"; load average {load:.2f} while it ran." if load is not None else "."),
         "",
-        "| world | gym.make steps/s | collector transitions/s |",
-        "|---|---|---|",
+        "| world | options | gym.make steps/s | collector transitions/s | collector, relative to FlatLand-v0 |",
+        "|---|---|---|---|---|",
     ]
     for row in record["rows"]:
-        lines.append(f"| {row['env_id']} | {row['steps_per_second']:,.0f} | {row['transitions_per_second']:,.0f} |")
+        options = ", ".join(f"{k}={v}" for k, v in (row.get("env_kwargs") or {}).items()) or "defaults"
+        relative = row.get("transitions_relative_to_flatland")
+        lines.append(f"| {row['env_id']} | {options} | {row['steps_per_second']:,.0f} | "
+                     f"{row['transitions_per_second']:,.0f} | {'-' if relative is None else f'{relative:.2f}'} |")
     return "\n".join(lines)
 
 
