@@ -5,7 +5,7 @@
     python scripts/sweep.py forward --seeds 0 1 --out runs/fw --k 2 --action-steps 2  # any train_agent flag
     python scripts/sweep.py rgrvae --seeds 0 1 2 3 --backend ray --out runs/sweep     # a local Ray
     ray start --head   # then, on each other node: ray start --address HEAD:6379
-    python scripts/sweep.py rgrvae --seeds 0-19 --backend ray --address auto --out /shared/sweep
+    python scripts/sweep.py rgrvae --seeds 0-19 --backend ray --address auto --out /nfs/sweeps/run1
 
 Each run is ``train_agent.py`` with the flags given here, in ``OUT/<model>_<grid values>_s<seed>/``;
 its log is ``OUT/logs/<name>.log``. ``OUT/summary.json`` and ``OUT/summary.csv`` list every
