@@ -19,7 +19,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from agents.base import check_positive_int
+from flatland_env.validation import check_positive_int
 
 #: success rate that counts as having learned the task
 TARGET = 0.9

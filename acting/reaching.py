@@ -14,10 +14,11 @@ from typing import Any
 
 import numpy as np
 
-from agents.base import BaseAgent, check_positive_int
+from agents.base import BaseAgent
 from agents.planning import CannotPlanError
 from flatland_env.goal import GoalWrapper
 from flatland_env.registration import make_world
+from flatland_env.validation import check_nonnegative_int, check_positive_int
 
 
 def goal_env(agent: BaseAgent, horizon: int) -> GoalWrapper:
@@ -44,8 +45,7 @@ def evaluate_reaching(agent: BaseAgent, episodes: int = 1000, seed: int = 0, hor
     check_positive_int("episodes", episodes)
     check_positive_int("horizon", horizon)
     check_positive_int("calibration_walks", calibration_walks)
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
+    check_nonnegative_int("seed", seed)
     env = goal_env(agent, horizon)
     rng = np.random.default_rng(seed)
     planner, reason, link_seconds = None, None, None

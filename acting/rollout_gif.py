@@ -16,6 +16,7 @@ import numpy as np
 
 from agents.base import BaseAgent
 from agents.planning import CannotPlanError, plane_angles
+from flatland_env.validation import check_int, check_nonnegative_int
 
 
 @dataclass(frozen=True)
@@ -45,8 +46,7 @@ def planned_episode(agent: BaseAgent, seed: int = 0, horizon: int = 100) -> Epis
     """Plan once from the start and goal frames of episode ``seed`` and execute the plan, recording every step."""
     from acting.reaching import goal_env
 
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
+    check_nonnegative_int("seed", seed)
     if not hasattr(agent, "planner"):  # no latent actions: plan() raises, saying why
         agent.plan(np.zeros(agent.obs_shape, np.uint8), np.zeros(agent.obs_shape, np.uint8))
     planner = agent.planner()  # type: ignore[attr-defined]
@@ -90,8 +90,7 @@ def episode_frames(episode: Episode, scale: int = 3) -> list[np.ndarray]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    if isinstance(scale, bool) or not isinstance(scale, int) or not 1 <= scale <= 8:
-        raise ValueError(f"scale must be an integer in 1..8, got {scale!r}")
+    check_int("scale", scale, 1, 8)
     planes = len(episode.planes)
     pictures = []
     for t, step in enumerate(episode.steps):

@@ -38,6 +38,7 @@ from flatland_env.pairs import (
 )
 from flatland_env.registration import make_world
 from flatland_env.spec import spec_from_json
+from flatland_env.validation import check_choice, check_nonnegative_int, check_number, check_positive_int
 from vae.model import RECON_LOSSES, VAE, ReconLoss
 from vae.preprocess import obs_to_tensor, tensor_to_frames
 
@@ -54,28 +55,6 @@ class NonFiniteLossError(FloatingPointError):
 
 
 # -- validation shared by every Config ---------------------------------------------------------
-def check_positive_int(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
-
-
-def check_nonnegative_int(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
-        raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
-    return int(value)
-
-
-def check_number(name: str, value: Any, low: float = 0.0, high: float = math.inf, low_open: bool = False) -> float:
-    """A finite number in [low, high] (or (low, high] with ``low_open``)."""
-    ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
-    ok = ok and math.isfinite(value) and (value > low if low_open else value >= low) and value <= high
-    if not ok:
-        interval = f"{'(' if low_open else '['}{low:g}, {high:g}]"
-        raise ValueError(f"{name} must be a finite number in {interval}, got {value!r}")
-    return float(value)
-
-
 def check_lr(name: str, value: Any) -> float:
     return check_number(name, value, 0.0, MAX_LR, low_open=True)
 
@@ -127,10 +106,10 @@ class AgentConfig:
         if self.latent_size % 2:
             raise ValueError(f"latent_size must be even (latent planes of 2 dims), got {self.latent_size}")
         self.channels = tuple(self.channels)
-        if not self.channels or any(isinstance(c, bool) or not isinstance(c, int) or c < 1 for c in self.channels):
+        if not self.channels:
             raise ValueError(f"channels must be a non-empty sequence of positive integers, got {self.channels!r}")
-        if isinstance(self.lr_decay_steps, bool) or not isinstance(self.lr_decay_steps, int) or self.lr_decay_steps < 0:
-            raise ValueError(f"lr_decay_steps must be an integer >= 0, got {self.lr_decay_steps!r}")
+        self.channels = tuple(check_positive_int(f"channels[{i}]", c) for i, c in enumerate(self.channels))
+        self.lr_decay_steps = check_nonnegative_int("lr_decay_steps", self.lr_decay_steps)
         check_number("lr_final_frac", self.lr_final_frac, 0.0, 1.0, low_open=True)
         check_number("beta", self.beta)
         check_number("capacity", self.capacity)
@@ -142,12 +121,9 @@ class AgentConfig:
                 raise ValueError(f"logvar_bounds must be two finite numbers low < high, or None, got {bounds!r}")
             self.logvar_bounds = (float(bounds[0]), float(bounds[1]))
         check_lr("lr", self.lr)
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-            raise ValueError(f"seed must be an integer >= 0, got {self.seed!r}")
-        if self.recon_loss not in RECON_LOSSES:
-            raise ValueError(f"recon_loss must be one of {RECON_LOSSES}, got {self.recon_loss!r}")
-        if self.precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
+        self.seed = check_nonnegative_int("seed", self.seed)
+        check_choice("recon_loss", self.recon_loss, RECON_LOSSES)
+        check_choice("precision", self.precision, PRECISIONS)
         if self.device not in ("auto", "cpu", "cuda") and not str(self.device).startswith("cuda:"):
             raise ValueError(f"device must be 'auto', 'cpu' or 'cuda[:N]', got {self.device!r}")
 
@@ -332,8 +308,7 @@ class BaseAgent:
         Callbacks see each update's scalars, the batch and its ground truth; they may not
         change the weights (a callback that does raises RuntimeError).
         """
-        if isinstance(total_steps, bool) or not isinstance(total_steps, (int, np.integer)) or total_steps < 0:
-            raise ValueError(f"total_steps must be an integer >= 0, got {total_steps!r}")
+        check_nonnegative_int("total_steps", total_steps)
         cb = as_callback(callback)
         self.stop_reason = None
         mode = self.source.config.prefetch
@@ -458,9 +433,7 @@ class BaseAgent:
             cfg = json.loads(payload["config"])
             if device is not None:
                 cfg["device"] = device
-            steps = payload["num_steps"]
-            if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
-                raise ValueError(f"its step count must be an integer >= 0, got {steps!r}")
+            steps = check_nonnegative_int("its step count", payload["num_steps"])
             src = payload["source"]
             source = _rebuild_source(src)
             agent = algo_cls(source, **cfg)

@@ -13,10 +13,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from agents.base import AgentConfig, BaseAgent, check_lr, check_number, check_positive_int
+from agents.base import AgentConfig, BaseAgent, check_lr
 from agents.diagnostics import action_moves
 from agents.stopping import plateau_reached, relative_prediction_error
 from flatland_env.pairs import PairBatch, make_pair_source, split_labels
+from flatland_env.validation import check_number, check_positive_int
 from vae.groups import SYMBOLS, GroupRepresentation
 from vae.model import VAEOutput, vae_loss
 from vae.preprocess import obs_to_tensor, tensor_to_frames

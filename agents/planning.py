@@ -57,6 +57,7 @@ import numpy as np
 
 from flatland_env.oracle import FactorTable, cycle_table
 from flatland_env.registration import make_world
+from flatland_env.validation import check_choice, check_nonnegative_int, check_positive_int
 
 
 class LatentActionAgent(Protocol):
@@ -180,8 +181,7 @@ class LatentPlanner:
 
     def __init__(self, agent: LatentActionAgent, walks: list[Calibration], env_steps: int,
                  method: str = "cycle", link_walk: LinkWalk | None = None) -> None:
-        if method not in METHODS:
-            raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+        check_choice("method", method, METHODS)
         self.agent, self.env_steps, self.method = agent, env_steps, method
         self.links = sorted(first_links(walks), key=lambda link: link.env_action)
         self.calibration_walks = len(walks) // max(len(self.links), 1)
@@ -192,15 +192,10 @@ class LatentPlanner:
     def build(cls, agent: LatentActionAgent, link_steps: int = LINK_STEPS, seed: int = 0,
               method: str = "cycle", calibration_walks: int = CALIBRATION_WALKS) -> "LatentPlanner":
         """Link and calibrate from ``link_steps`` + ``calibration_walks`` cycles per env action of its own env steps."""
-        if isinstance(link_steps, bool) or not isinstance(link_steps, (int, np.integer)) or link_steps < 1:
-            raise ValueError(f"link_steps must be a positive integer, got {link_steps!r}")
-        if (isinstance(calibration_walks, bool) or not isinstance(calibration_walks, (int, np.integer))
-                or calibration_walks < 1):
-            raise ValueError(f"calibration_walks must be a positive integer, got {calibration_walks!r}")
-        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-            raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
-        if method not in METHODS:
-            raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+        check_positive_int("link_steps", link_steps)
+        check_positive_int("calibration_walks", calibration_walks)
+        check_nonnegative_int("seed", seed)
+        check_choice("method", method, METHODS)
         check_plannable(agent)
         env = make_world(agent.source.env_id, max_episode_steps=int(link_steps) + 1 + 2 * MAX_CYCLE * int(
             calibration_walks) * agent.spec.num_actions, **agent.source.config.env_kwargs)

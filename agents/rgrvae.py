@@ -15,11 +15,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from agents.base import check_lr, check_nonnegative_int, check_number, check_positive_int
+from agents.base import check_lr
 from agents.diagnostics import MAX_PLANE_NORM_CHANGE, diagnose
 from agents.latent_actions import LatentActionAgent, LatentActionConfig
 from agents.policy import PairPolicy
 from flatland_env.pairs import PairBatch
+from flatland_env.validation import check_choice, check_nonnegative_int, check_number, check_positive_int
 from vae.alignment import best_plane_rotation, nearest_pairing, plane_alignment_score, rotate_latent_space
 from vae.preprocess import obs_to_tensor
 
@@ -64,6 +65,9 @@ class RGrVAEConfig(LatentActionConfig):
     policy_update: Literal["reinforce", "expected"] = "expected"
     """reinforce: the paper's estimator on one sampled latent action per pair; expected: its exact expectation
     over the policy, from the rewards of every latent action (already computed for each pair)"""
+    latent_path: Literal["sampled", "argmax", "best"] = "sampled"
+    """which latent action moves the code at each policy step (the prediction the VAE is trained on): one
+    sampled from the policy (the paper), the policy's most likely one, or the one with the highest reward"""
     policy_init: Literal["default", "orthogonal"] = "orthogonal"
     """initialisation of the policy's convolutions: PyTorch's default, or orthogonal as in the original code"""
     realign: bool = True
@@ -97,10 +101,12 @@ class RGrVAEConfig(LatentActionConfig):
         check_nonnegative_int("restart_after", self.restart_after)
         check_number("restart_norm_change", self.restart_norm_change)
         check_nonnegative_int("max_restarts", self.max_restarts)
-        if self.policy_update not in ("reinforce", "expected"):
-            raise ValueError(f"policy_update must be reinforce or expected, got {self.policy_update!r}")
-        if self.policy_init not in ("default", "orthogonal"):
-            raise ValueError(f"policy_init must be default or orthogonal, got {self.policy_init!r}")
+        check_choice("policy_update", self.policy_update, ("reinforce", "expected"))
+        check_choice("policy_init", self.policy_init, ("default", "orthogonal"))
+        check_choice("latent_path", self.latent_path, ("sampled", "argmax", "best"))
+        if self.latent_path != "sampled" and self.policy_update == "reinforce":
+            raise ValueError("latent_path argmax or best needs policy_update=expected (reinforce learns from the "
+                             "sampled action)")
         if self.discounted and self.policy_update != "reinforce":
             raise ValueError("discounted returns need policy_update=reinforce (expected uses each step's rewards)")
 
@@ -142,9 +148,9 @@ class RGrVAE(LatentActionAgent):
                     frame = torch.sigmoid(self.vae.decode(z.detach()).float())
             with self.autocast():
                 probs = self.policy(frame, x2)
-            a = torch.multinomial(probs.detach(), 1, generator=self.generator).squeeze(1)
             z_all = self.rho.apply_all(z)  # (B, A, L)
             r_all = latent_rewards(z, mu2, z_all)
+            a = self._path_action(probs.detach(), r_all.detach())
             if c.regret > 0:
                 r_all = subtract_regret(r_all, r_all, c.regret)
             r = r_all.gather(1, a[:, None]).squeeze(1)
@@ -174,6 +180,14 @@ class RGrVAE(LatentActionAgent):
             "reward": torch.stack(rewards).mean(),
             "entropy": entropy.detach(),
         }
+
+    def _path_action(self, probs: torch.Tensor, rewards: torch.Tensor) -> torch.Tensor:
+        path = self.config.latent_path
+        if path == "argmax":
+            return probs.argmax(1)
+        if path == "best":
+            return rewards.argmax(1)
+        return torch.multinomial(probs, 1, generator=self.generator).squeeze(1)
 
     # -- realignment of the code onto rho's planes (vae/alignment.py) -------------------------------
     def stop_check(self) -> str | None:

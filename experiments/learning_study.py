@@ -28,6 +28,8 @@ import numpy as np
 
 from experiments.reproduce import FIRST_REPORT_SEED
 
+#: FlatLand's image-continuous angle per action, 2*pi*5/33 (flatland_env.spec.SymmetrySpec.continuous_angle)
+FLATLAND_ANGLE = 2 * math.pi * 5 / 33
 #: policy's matched accuracy at the last check above which a run counts as learned early
 EARLY_ACCURACY = 0.95
 
@@ -49,6 +51,12 @@ CANDIDATES: dict[str, dict[str, Any]] = {
                         "lr_decay_error": 0.05, "lr_decay_steps": 2000},
     "decay-late": {"lr_decay_error": 0.02, "lr_decay_steps": 1000, "lr_final_frac": 0.1},
     "defaults": {},
+    "angle-lr-0.01": {"angle_lr": 0.01},
+    "path-argmax": {"latent_path": "argmax"},
+    "path-best": {"latent_path": "best"},
+    "change-of-basis": {"change_of_basis": True},
+    "gamma-10": {"gamma": 10.0},
+    "angle-init-1.2": {"angle_init": 1.2},
 }
 
 
@@ -59,17 +67,55 @@ def check_tuning_seeds(seeds: list[int]) -> None:
                          f"for reporting")
 
 
-def study_run(candidate: str, seed: int, updates: int, check_every: int, probe_size: int = 512,
-              settings: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Train one candidate on one tuning seed for ``updates`` and record every check (see module doc)."""
-    from agents.diagnostics import diagnose
+def _agent(candidate: str, seed: int, settings: dict[str, Any] | None, k: int, **overrides: Any):
+    """RGrVAE on FlatLand-v0 with a candidate's settings, trained from pairs ``k`` actions apart (N = k)."""
     from agents.rgrvae import RGrVAE
-    from agents.training.callbacks import Probe
-    from vae.metrics.action_estimation import match_actions
+    from flatland_env.pairs import PairSourceConfig
 
     check_tuning_seeds([seed])
     settings = dict(CANDIDATES[candidate] if settings is None else settings)
-    agent = RGrVAE("FlatLand-v0", seed=seed, stop_error=0.0, **settings)
+    steps = {"action_steps": k} if k > 1 else {}
+    agent = RGrVAE(PairSourceConfig("FlatLand-v0", k=k), seed=seed, **{**steps, **settings, **overrides})
+    return agent, settings
+
+
+def angle_errors(agent: Any) -> list[float]:
+    """Per plane, ||angle| - the world's continuous angle| (labelled calibration: FlatLand's two factors share
+    one angle, 2*pi*5/33)."""
+    target = abs(agent.spec.continuous_angle(0))
+    return [round(abs(abs(float(a)) - target), 4) for a in agent.rho.effective_angles().detach().cpu()[::2]]
+
+
+def plane_roundness(z: np.ndarray) -> list[float]:
+    """Per latent plane, the ratio of the smaller to the larger standard deviation of the codes in it (1: a
+    round orbit; label-free). A rotation cannot map an elongated orbit onto itself, so its best angle is off."""
+    out = []
+    for p in range(z.shape[1] // 2):
+        ev = np.linalg.eigvalsh(np.cov(z[:, 2 * p:2 * p + 2].T))
+        out.append(round(float(np.sqrt(max(ev[0], 0.0) / max(ev[1], 1e-12))), 4))
+    return out
+
+
+def plane_offset(z: np.ndarray) -> list[float]:
+    """Per latent plane, how far the codes' centre sits from the origin, over their RMS distance from that centre
+    (0: centred; label-free). rho rotates about the origin, so an off-centre orbit pulls its best angle down."""
+    out = []
+    for p in range(z.shape[1] // 2):
+        plane = z[:, 2 * p:2 * p + 2]
+        centre = plane.mean(0)
+        rms = np.sqrt(((plane - centre) ** 2).sum(1).mean())
+        out.append(round(float(np.linalg.norm(centre) / max(rms, 1e-12)), 4))
+    return out
+
+
+def study_run(candidate: str, seed: int, updates: int, check_every: int, probe_size: int = 512,
+              settings: dict[str, Any] | None = None, k: int = 1) -> dict[str, Any]:
+    """Train one candidate on one tuning seed for ``updates`` and record every check (see module doc)."""
+    from agents.diagnostics import diagnose
+    from agents.training.callbacks import Probe
+    from vae.metrics.action_estimation import match_actions
+
+    agent, settings = _agent(candidate, seed, settings, k, stop_error=0.0)
     truth = Probe.sample(agent, probe_size, seed=10_000 + seed)  # labelled, for calibration only
     own = agent.probe_pairs()  # the agent's own pairs, no labels
     checks, started = [], time.perf_counter()
@@ -87,38 +133,42 @@ def study_run(candidate: str, seed: int, updates: int, check_every: int, probe_s
             "seconds": round(time.perf_counter() - started, 1),
             **{k: float(v) for k, v in diag.items()},
             "angles": [round(float(a), 4) for a in agent.rho.effective_angles().detach().cpu()],
+            "labelled_angle_errors": angle_errors(agent) if agent.config.tie_angles else None,
+            "plane_roundness": plane_roundness(agent.encode(own.obs)),
+            "plane_offset": plane_offset(agent.encode(own.obs)),
             "realignments": len(agent.realignments),
             "labelled_accuracy": match_actions(truth.actions, inferred, n_true, n_latent)["accuracy"],
             "labelled_best_accuracy": match_actions(truth.actions, best, n_true, n_latent)["accuracy"],
         })
-    return {"candidate": candidate, "seed": seed, "settings": settings, "updates": updates,
+    return {"candidate": candidate, "seed": seed, "k": k, "settings": settings, "updates": updates,
             "precision": agent.precision, "checks": checks,
             "learned_early": checks[-1]["labelled_accuracy"] >= EARLY_ACCURACY}
 
 
 def full_run(candidate: str, seed: int, settings: dict[str, Any] | None = None, eval_samples: int = 1000,
-             work: Path | None = None) -> dict[str, Any]:
+             work: Path | None = None, k: int = 1, cap: int = 0) -> dict[str, Any]:
     """Train one candidate on one tuning seed as the main job does (its stopping rule, the default cap), then
     evaluate it: pairs seen, why it stopped, wall time, the verdict and criteria (a)-(c)."""
     import tempfile
 
-    from agents.rgrvae import RGrVAE
     from agents.training.run import RunConfig, train
 
-    check_tuning_seeds([seed])
-    settings = dict(CANDIDATES[candidate] if settings is None else settings)
-    agent = RGrVAE("FlatLand-v0", seed=seed, **settings)
+    agent, settings = _agent(candidate, seed, settings, k)
     with tempfile.TemporaryDirectory() as tmp:
-        result = train(agent, RunConfig(progress=False, eval_samples=eval_samples), Path(work or tmp) / "run")
+        run = RunConfig(progress=False, eval_samples=eval_samples, **({"total_steps": cap} if cap else {}))
+        result = train(agent, run, Path(work or tmp) / "run")
     m = result.metrics
-    return {"candidate": candidate, "seed": seed, "settings": settings, "precision": agent.precision,
+    return {"candidate": candidate, "seed": seed, "k": k, "settings": settings, "precision": agent.precision,
             "pairs_seen": m["pairs_seen"], "run": m["run"], "acceptance": m.get("acceptance"),
             "verdict": m.get("verdict"), "self_checks": agent.self_checks, "realignments": agent.realignments,
             "lr_decay_start": agent.lr_decay_start, "latent_actions": m.get("latent_actions")}
 
 
-def run_path(out: Path, candidate: str, seed: int, full: bool = False) -> Path:
-    return Path(out) / ("full" if full else "early") / candidate / f"s{seed}.json"
+def run_path(out: Path, candidate: str, seed: int, full: bool = False, k: int = 1, cap: int = 0) -> Path:
+    """Where one run is kept; runs on k-step pairs go under ``<candidate>-k<k>``, full runs with their own cap
+    under ``...-cap<updates>``."""
+    name = candidate + (f"-k{k}" if k > 1 else "") + (f"-cap{cap}" if full and cap else "")
+    return Path(out) / ("full" if full else "early") / name / f"s{seed}.json"
 
 
 def _runs_by_candidate(root: Path) -> list[tuple[Path, list[dict[str, Any]]]]:
@@ -227,9 +277,32 @@ def full_table(rows: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def angle_table(out: Path) -> str:
+    """Per run that tied its angles: the learned |angle| of each plane at the last check, its labelled error
+    against the world's 2*pi*5/33, and the label-free shape of the code's orbits (roundness, centre offset)."""
+    lines = ["| candidate | seed | updates | learned abs. angles (rad) | labelled angle error, max | "
+             "plane roundness | plane centre offset |", "|---|---|---|---|---|---|---|"]
+    for folder, runs in _runs_by_candidate(Path(out) / "early"):
+        for r in runs:
+            last = r["checks"][-1]
+            tied = r["settings"].get("tie_angles", True)
+            if not tied or not last.get("angles"):
+                continue
+            errors = last.get("labelled_angle_errors") or [abs(abs(a) - FLATLAND_ANGLE) for a in last["angles"][::2]]
+            cells = [" ".join(f"{abs(a):.3f}" for a in last["angles"][::2]), f"{max(errors):.3f}",
+                     " ".join(f"{x:.2f}" for x in last.get("plane_roundness") or []) or "-",
+                     " ".join(f"{x:.2f}" for x in last.get("plane_offset") or []) or "-"]
+            lines.append(f"| {folder.name} | {r['seed']} | {last['update']} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) if len(lines) > 2 else ""
+
+
 def write_summary(out: Path) -> str:
     rows, full = summarise(out), summarise_full(out)
     text = "## Early runs (a short budget, every check recorded)\n\n" + summary_table(rows)
+    angles = angle_table(out)
+    if angles:
+        text += ("\n\n## Learned angles at the last check (runs with tied angles; `-k<k>`: pairs k actions apart, "
+                 "N = k)\n\n" + angles)
     if full:
         text += "\n\n## Full runs (the main job's stopping rule and cap, then criteria (a)-(c))\n\n" + full_table(full)
     (Path(out) / "summary.json").write_text(json.dumps({"early": rows, "full": full}, indent=1))

@@ -27,6 +27,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Literal
 
+from flatland_env.validation import check_choice, check_nonnegative_int
+
 Backend = Literal["local", "ray"]
 BACKENDS: tuple[str, ...] = ("local", "ray")
 
@@ -84,8 +86,9 @@ def plan_sweep(model: str, seeds: list[int], grid: dict[str, list[str]] | None =
                flags: list[str] | None = None) -> list[SweepRun]:
     """Every (grid point, seed) as a run; the model's subcommand and ``flags`` go to each run unchanged."""
     grid, flags = dict(grid or {}), list(flags or [])
-    if not seeds or any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in seeds):
+    if not seeds:
         raise ValueError(f"seeds must be one or more integers >= 0, got {seeds!r}")
+    seeds = [check_nonnegative_int(f"seeds[{i}]", s) for i, s in enumerate(seeds)]
     if len(set(seeds)) != len(seeds):
         raise ValueError(f"seeds must differ, got {seeds!r}")
     clash = sorted({_flag_name(f) for f in flags if f.startswith("--")} & (set(RESERVED_FLAGS) | set(grid)))
@@ -250,8 +253,7 @@ def sweep(runs: list[SweepRun], out: str, backend: Backend = "local", threads: i
           retries: int = 1, address: str = "", gpus_per_run: float | None = None) -> list[dict[str, Any]]:
     """Run what is not finished on ``backend``, then write and return the summary. On Ctrl-C the runs save
     their checkpoints, the summary says what finished, and KeyboardInterrupt propagates."""
-    if backend not in BACKENDS:
-        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    check_choice("backend", backend, BACKENDS)
     todo = [r for r in runs if run_state(Path(out) / r.name) != "finished"]
     outcomes: list[dict] = []
     try:

@@ -15,6 +15,7 @@ import numpy as np
 from gymnasium import spaces
 
 from flatland_env.spec import GroupSpec
+from flatland_env.validation import check_choice, check_int
 
 OBS_MODES = ("grey", "rgb")
 
@@ -24,18 +25,12 @@ MAX_FRAME_SIZE = 256
 
 def check_frame_size(frame_size: Any, minimum: int = 16) -> int:
     """Return ``frame_size`` or raise a ValueError naming the allowed range."""
-    if isinstance(frame_size, bool) or not isinstance(frame_size, (int, np.integer)):
-        raise ValueError(f"frame_size must be an integer in [{minimum}, {MAX_FRAME_SIZE}], got {frame_size!r}")
-    if not minimum <= frame_size <= MAX_FRAME_SIZE:
-        raise ValueError(f"frame_size must be in [{minimum}, {MAX_FRAME_SIZE}], got {frame_size}")
-    return int(frame_size)
+    return check_int("frame_size", frame_size, minimum, MAX_FRAME_SIZE)
 
 
 def check_obs_mode(obs_mode: str) -> str:
     """Return ``obs_mode`` or raise a ValueError naming the allowed modes."""
-    if obs_mode not in OBS_MODES:
-        raise ValueError(f"obs_mode must be one of {OBS_MODES}, got {obs_mode!r}")
-    return obs_mode
+    return check_choice("obs_mode", obs_mode, OBS_MODES)
 
 
 def observation_space(frame_size: int, obs_mode: str) -> spaces.Box:
@@ -67,10 +62,7 @@ class SymmetryWorld(gym.Env):
 
     def __init__(self, frame_size: int, obs_mode: str = "grey", render_mode: str | None = None) -> None:
         check_obs_mode(obs_mode)
-        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(
-                f"render_mode must be None or one of {self.metadata['render_modes']}, got {render_mode!r}"
-            )
+        check_choice("render_mode", render_mode, (None, *self.metadata["render_modes"]))
         self.frame_size = check_frame_size(frame_size)
         self.obs_mode = obs_mode
         self.render_mode = render_mode

@@ -22,6 +22,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from flatland_env.spec import GroupSpec
+from flatland_env.validation import check_int
 
 #: largest group the closure builds (the state is an index into its elements)
 MAX_ORDER = 10_000
@@ -253,15 +254,10 @@ class FiniteGroupSpec(GroupSpec):
         )
 
     def _check_action(self, action: int) -> int:
-        if isinstance(action, bool) or not isinstance(action, (int, np.integer)) \
-                or not 0 <= int(action) < self.num_actions:
-            raise ValueError(f"action must be an integer in [0, {self.num_actions}), got {action!r}")
-        return int(action)
+        return check_int("action", action, 0, self.num_actions - 1)
 
     def _check_index(self, index: int) -> int:
-        if isinstance(index, bool) or not isinstance(index, (int, np.integer)) or not 0 <= int(index) < self.order:
-            raise ValueError(f"element index must be an integer in [0, {self.order}), got {index!r}")
-        return int(index)
+        return check_int("element index", index, 0, self.order - 1)
 
 
 def _closure(mats: np.ndarray, eye: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

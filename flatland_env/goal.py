@@ -13,7 +13,6 @@ shortest distance to the goal (:mod:`flatland_env.oracle`), the factors of both 
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import gymnasium as gym
@@ -22,6 +21,7 @@ from gymnasium import spaces
 
 from flatland_env.oracle import CyclicOracle
 from flatland_env.registration import make_world
+from flatland_env.validation import check_choice, check_number, check_positive_int
 
 OBSERVATIONS = ("dict", "stacked")
 
@@ -42,18 +42,12 @@ class GoalWrapper(gym.Wrapper):
         if not hasattr(world, "symmetry") or not hasattr(world, "render_states"):
             raise ValueError(f"GoalWrapper needs a symmetry world (flatland_env), got {type(world).__name__}")
         self.oracle = CyclicOracle(world.symmetry)  # ValueError for groups that are not cyclic products
-        if isinstance(horizon, bool) or not isinstance(horizon, (int, np.integer)) or horizon < 1:
-            raise ValueError(f"horizon must be a positive integer, got {horizon!r}")
-        ok = isinstance(step_cost, (int, float, np.floating)) and not isinstance(step_cost, bool)
-        if not ok or not math.isfinite(step_cost) or not 0 <= step_cost < 1:
+        check_positive_int("horizon", horizon)
+        if check_number("step_cost", step_cost, 0.0, 1.0) == 1.0:
             raise ValueError(f"step_cost must be a number in [0, 1), got {step_cost!r}")
-        if max_goal_distance is not None and (
-            isinstance(max_goal_distance, bool) or not isinstance(max_goal_distance, (int, np.integer))
-            or max_goal_distance < 1
-        ):
-            raise ValueError(f"max_goal_distance must be None or a positive integer, got {max_goal_distance!r}")
-        if observation not in OBSERVATIONS:
-            raise ValueError(f"observation must be one of {OBSERVATIONS}, got {observation!r}")
+        if max_goal_distance is not None:
+            check_positive_int("max_goal_distance", max_goal_distance)
+        check_choice("observation", observation, OBSERVATIONS)
         self.horizon, self.step_cost = int(horizon), float(step_cost)
         self.max_goal_distance, self.observation_mode = max_goal_distance, observation
         self._offsets = self.oracle.reachable_offsets(max_goal_distance)

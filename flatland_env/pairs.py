@@ -28,6 +28,7 @@ from flatland_env.base import SymmetryWorld
 from flatland_env.registration import check_world_id, make_world
 from flatland_env.spec import GroupSpec
 from flatland_env.transitions import Transition, TransitionCollector, load_dataset
+from flatland_env.validation import check_choice, check_int, check_positive_int
 from flatland_env.vector import _generator
 from flatland_env.wrappers import NOISE_KINDS, Noise, corrupt_pairs, noise_settings
 
@@ -79,14 +80,10 @@ class PairSourceConfig:
     """draw the next batch in a background thread while the model trains (auto: on when training on a GPU)"""
 
     def __post_init__(self) -> None:
-        for name, top in (("num_envs", MAX_NUM_ENVS), ("k", None)):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1 or (top and v > top):
-                raise ValueError(f"{name} must be an integer in [1, {top or 'episode length'}], got {v!r}")
-        if self.prefetch not in ("auto", "on", "off"):
-            raise ValueError(f"prefetch must be auto, on or off, got {self.prefetch!r}")
-        if self.noise not in NOISE_KINDS:
-            raise ValueError(f"noise must be one of {NOISE_KINDS}, got {self.noise!r}")
+        check_int("num_envs", self.num_envs, 1, MAX_NUM_ENVS)
+        check_positive_int("k", self.k)  # its upper bound, the episode length, is checked with the world
+        check_choice("prefetch", self.prefetch, ("auto", "on", "off"))
+        check_choice("noise", self.noise, NOISE_KINDS)
         if not isinstance(self.env_kwargs, dict):
             raise ValueError(f"env_kwargs must be a dict of the world's keyword arguments, got {self.env_kwargs!r}")
         self.env_kwargs = dict(self.env_kwargs)

@@ -24,6 +24,7 @@ import numpy as np
 
 from flatland_env.registration import make_world
 from flatland_env.spec import GroupSpec
+from flatland_env.validation import check_int
 
 ARROWS = {"left": "left", "right": "right", "up": "up", "down": "down"}
 FALLBACK_KEYS = "123456789abcdfghijklmnopqstuvwxyz"  # no r (reset)
@@ -103,8 +104,7 @@ def play(
     """
     import pygame
 
-    if isinstance(scale, bool) or not isinstance(scale, int) or not 1 <= scale <= 32:
-        raise ValueError(f"scale must be an integer in [1, 32], got {scale!r}")
+    check_int("scale", scale, 1, 32)
     if max_frames is not None and max_frames < 1:
         raise ValueError(f"max_frames must be None or >= 1, got {max_frames!r}")
     env = make_world(env_id, render_mode="rgb_array", **(env_kwargs or {}))

@@ -15,13 +15,13 @@ sense for a finite group raise a ValueError saying so instead of an AttributeErr
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
 
 from flatland_env.spec import GroupSpec
+from flatland_env.validation import check_int, check_number
 
 
 @dataclass(frozen=True)
@@ -46,11 +46,9 @@ class TorusSpec(GroupSpec):
                 f"factor_names ({len(self.factor_names)}), factor_sizes ({len(self.factor_sizes)}) and "
                 f"action_names ({len(self.action_names)}) must have the same length: one displacement per factor"
             )
-        for name, p in zip(self.factor_names, self.factor_sizes):
-            if isinstance(p, bool) or not isinstance(p, (int, float, np.integer, np.floating)) \
-                    or not math.isfinite(p) or p <= 0:
-                raise ValueError(f"the period of factor {name!r} must be a finite number > 0, got {p!r}")
-        object.__setattr__(self, "factor_sizes", tuple(float(p) for p in self.factor_sizes))
+        periods = tuple(check_number(f"the period of factor {name!r}", p, 0.0, low_open=True)
+                        for name, p in zip(self.factor_names, self.factor_sizes))
+        object.__setattr__(self, "factor_sizes", periods)
 
     # -- structure ---------------------------------------------------------------------
     @property
@@ -91,10 +89,7 @@ class TorusSpec(GroupSpec):
 
     def cycle_length(self, factor: int) -> float:
         """The period of a factor."""
-        if isinstance(factor, bool) or not isinstance(factor, (int, np.integer)) \
-                or not 0 <= int(factor) < self.num_factors:
-            raise ValueError(f"factor must be an integer in [0, {self.num_factors}), got {factor!r}")
-        return self.factor_sizes[int(factor)]
+        return self.factor_sizes[check_int("factor", factor, 0, self.num_factors - 1)]
 
     def inverse_action(self, action: np.ndarray) -> np.ndarray:
         """The displacement that undoes ``action``: its negative."""

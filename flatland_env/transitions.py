@@ -25,6 +25,7 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 
 from flatland_env.registration import make_vector_world
 from flatland_env.spec import GroupSpec, spec_from_json
+from flatland_env.validation import check_positive_int
 from flatland_env.vector import SymmetryVectorEnv, _generator
 
 #: behaviour policy: (obs (N, H, W, C) uint8, factors (N, F) int64) -> actions (N,) int
@@ -104,9 +105,8 @@ class TransitionCollector:
         vectorization_mode: str | None = None,
         **env_kwargs: Any,
     ) -> None:
-        for name, v in (("k", k), ("chunk_steps", chunk_steps)):
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-                raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
+        check_positive_int("k", k)
+        check_positive_int("chunk_steps", chunk_steps)
         if policy is not None and not callable(policy):
             raise ValueError(
                 f"policy must be None (uniform random) or a callable (obs, factors) -> actions, got {policy!r}"
@@ -152,8 +152,7 @@ class TransitionCollector:
 
     def collect(self, n: int) -> Transition:
         """Exactly ``n`` pairs (leftovers of a rollout chunk are kept for the next call)."""
-        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-            raise ValueError(f"n must be an integer >= 1, got {n!r}")
+        check_positive_int("n", n)
         have = sum(len(p["factors"]) for p in self._pending)
         while have < n:
             chunk = self._chunk()

@@ -23,6 +23,7 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from flatland_env.base import SymmetryWorld, to_obs_mode
+from flatland_env.validation import check_choice, check_int, check_positive_int
 
 RESET_OPTIONS = ("factors", "reset_mask")
 
@@ -39,17 +40,12 @@ class SymmetryVectorEnv(VectorEnv):
         max_episode_steps: int | None = None,
         render_mode: str | None = None,
     ) -> None:
-        if isinstance(num_envs, bool) or not isinstance(num_envs, (int, np.integer)) or num_envs < 1:
-            raise ValueError(f"num_envs must be an integer >= 1, got {num_envs!r}")
-        if max_episode_steps is not None and (
-            isinstance(max_episode_steps, bool) or not isinstance(max_episode_steps, (int, np.integer))
-            or (max_episode_steps < 1 and max_episode_steps != -1)
-        ):
+        check_positive_int("num_envs", num_envs)
+        if max_episode_steps is not None and check_int("max_episode_steps", max_episode_steps, -1) == 0:
             raise ValueError(
                 f"max_episode_steps must be None, -1 (no limit) or an integer >= 1, got {max_episode_steps!r}"
             )
-        if render_mode not in (None, *self.metadata["render_modes"]):
-            raise ValueError(f"render_mode must be None or one of {self.metadata['render_modes']}, got {render_mode!r}")
+        check_choice("render_mode", render_mode, (None, *self.metadata["render_modes"]))
         self.world = world
         self.symmetry = world.symmetry
         self.num_envs = int(num_envs)

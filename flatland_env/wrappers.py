@@ -24,6 +24,7 @@ import gymnasium as gym
 import numpy as np
 
 from flatland_env.transitions import Transition
+from flatland_env.validation import check_choice, check_number, check_positive_int
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 
@@ -31,14 +32,14 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".we
 # -- noise on uint8 images (..., H, W, C) ------------------------------------------------------
 def add_uniform_noise(images: np.ndarray, rng: np.random.Generator, high: float = 0.1) -> np.ndarray:
     """``x + U(0, high)`` per pixel and channel, clipped to [0, 1]."""
-    _check_unit("high", high)
+    check_number("high", high, 0.0, 1.0)
     noise = rng.random(images.shape, dtype=np.float32) * np.float32(high * 255.0)
     return np.clip(np.rint(images + noise), 0, 255).astype(np.uint8)
 
 
 def add_salt_noise(images: np.ndarray, rng: np.random.Generator, p: float = 0.1) -> np.ndarray:
     """Each pixel (all its channels) set to white with probability ``p``."""
-    _check_unit("p", p)
+    check_number("p", p, 0.0, 1.0)
     salt = rng.random((*images.shape[:-1], 1)) < p
     return np.where(salt, np.uint8(255), images)
 
@@ -55,8 +56,7 @@ def procedural_backgrounds(
     num: int = 10, frame_size: int = 64, channels: int = 1, seed: int | None = 0
 ) -> np.ndarray:
     """Grey fractal textures from a seed: amplitude spectrum 1/f^alpha, alpha in [1.4, 2.0] (clouds, bark, terrain)."""
-    if isinstance(num, bool) or not isinstance(num, (int, np.integer)) or num < 1:
-        raise ValueError(f"num must be an integer >= 1, got {num!r}")
+    check_positive_int("num", num)
     _check_channels(channels)
     rng = np.random.default_rng(seed)
     fy = np.fft.fftfreq(frame_size)[:, None]
@@ -125,8 +125,7 @@ def noise_settings(
     kind: str, frame_size: int, channels: int, background_dir: str | PathLike | None = None, seed: int | None = 0
 ) -> dict[str, Any]:
     """Keyword arguments of :func:`corrupt_pairs` / :func:`corrupt_frames` for a named kind of noise."""
-    if kind not in NOISE_KINDS:
-        raise ValueError(f"noise must be one of {NOISE_KINDS}, got {kind!r}")
+    check_choice("noise", kind, NOISE_KINDS)
     if kind == "uniform":
         return {"uniform": UNIFORM_HIGH}
     if kind == "salt":
@@ -224,7 +223,7 @@ class _LevelNoise(_SeededNoise):
     noise: Callable[[np.ndarray, np.random.Generator, float], np.ndarray]
 
     def __init__(self, env: gym.Env, level: float, seed: int | None = None) -> None:
-        _check_unit(self.level_name, level)
+        check_number(self.level_name, level, 0.0, 1.0)
         super().__init__(env, seed)
         self.level = level
 
@@ -267,11 +266,6 @@ class BackgroundNoise(_SeededNoise):
 
     def observation(self, observation: np.ndarray) -> np.ndarray:
         return blend_backgrounds(observation, self._current)
-
-
-def _check_unit(name: str, v: float) -> None:
-    if isinstance(v, bool) or not isinstance(v, (int, float, np.floating, np.integer)) or not 0.0 <= v <= 1.0:
-        raise ValueError(f"{name} must be a number in [0, 1], got {v!r}")
 
 
 def _check_channels(channels: int) -> None:

@@ -16,15 +16,12 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
 import tyro
 
-from agents.base import AGENTS, agent_class
 from agents.files import write_json
-from agents.hardware import choose_precision, describe_hardware, resolve_device
+from agents.hardware import choose_precision, describe_hardware
 from agents.training.run import set_threads
-from experiments.throughput import flops_per_pair, matmul_peak_gflops, measure_throughput
-from flatland_env.pairs import PairSourceConfig
+from experiments.throughput import benchmark_agents, check_benchmark, matmul_peak_gflops, train_record
 
 
 @dataclass
@@ -50,21 +47,11 @@ class Args:
 
 
 def main(argv: list[str] | None = None) -> int:
-    import agents  # noqa: F401  (registers every agent)
-
     args = tyro.cli(Args, args=argv, description=__doc__)
     try:
         set_threads(args.threads)
-        models = args.models or tuple(sorted(AGENTS))
-        for m in models:
-            agent_class(m)
-        bad = [p for p in args.precisions if p not in ("fp32", "bf16")]
-        if bad:
-            raise ValueError(f"precisions must be fp32 or bf16, got {bad}")
-        if args.batch_size < 0:
-            raise ValueError(f"batch_size must be >= 0 (0: each model's default), got {args.batch_size}")
-        device = resolve_device(args.device)
-        data = PairSourceConfig(env_id=args.env_id)
+        models, device, data = check_benchmark(args.models, args.precisions, args.batch_size, args.device,
+                                               args.env_id)
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -76,23 +63,14 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'model':8s} {'precision':9s} {'batch':>5s} {'pairs/s':>8s} {'MFLOP/pair':>11s} {'GFLOP/s':>8s} "
           f"{'of peak':>8s}")
     rows = []
-    for model in models:
-        for precision in args.precisions:
-            batch = {"batch_size": args.batch_size} if args.batch_size else {}
-            agent = agent_class(model)(data, precision=precision, device=args.device, **batch)
-            rate = measure_throughput(agent, args.updates, args.warmup)
-            flops = flops_per_pair(agent)
-            achieved = rate * flops / 1e9
-            print(f"{model:8s} {precision:9s} {agent.config.batch_size:5d} {rate:8.0f} {flops / 1e6:11.1f} "
-                  f"{achieved:8.1f} {achieved / peak:8.0%}", flush=True)
-            rows.append({"model": model, "precision": precision, "batch_size": agent.config.batch_size,
-                         "pairs_per_second": rate,
-                         "mflop_per_pair": flops / 1e6, "gflops": achieved, "share_of_peak": achieved / peak})
+    for row in benchmark_agents(models, args.precisions, data, args.batch_size, args.device, args.updates,
+                                args.warmup, peak):
+        print(f"{row['model']:8s} {row['precision']:9s} {row['batch_size']:5d} {row['pairs_per_second']:8.0f} "
+              f"{row['mflop_per_pair']:11.1f} {row['gflops']:8.1f} {row['share_of_peak']:8.0%}", flush=True)
+        rows.append(row)
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        write_json(args.out, {"hardware": hardware, "torch": torch.__version__, "env_id": args.env_id,
-                              "updates": args.updates, "warmup": args.warmup,
-                              "peak_gflops": peak, "auto_precision": auto, "rows": rows})
+        write_json(args.out, train_record(rows, hardware, args.env_id, args.updates, args.warmup, peak, auto))
         print(f"kept: {args.out}")
     return 0
 

@@ -32,19 +32,24 @@ class Args:
     """runs at once, each on --threads torch threads"""
     threads: int = 1
     """torch CPU threads per run"""
+    cap: int = 0
+    """full runs: the cap in updates (0: the main job's)"""
+    k: int = 1
+    """actions between the two frames of a pair; the agent explains each with N = k policy steps"""
     full: bool = False
     """full runs instead: the main job's stopping rule and cap, then criteria (a)-(c) (--updates is ignored)"""
     out: Path = Path("results/tuning/learning_study")
     """where the runs and the summary go"""
 
 
-def _one(candidate: str, seed: int, updates: int, check_every: int, threads: int, full: bool, path: str) -> str:
+def _one(candidate: str, seed: int, updates: int, check_every: int, threads: int, full: bool, k: int, cap: int,
+         path: str) -> str:
     import torch
 
     from experiments.learning_study import full_run, study_run
 
     torch.set_num_threads(threads)
-    record = full_run(candidate, seed) if full else study_run(candidate, seed, updates, check_every)
+    record = full_run(candidate, seed, k=k, cap=cap) if full else study_run(candidate, seed, updates, check_every, k=k)
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     Path(path).write_text(json.dumps(record, indent=1))
     if full:
@@ -61,15 +66,17 @@ def main(argv: list[str] | None = None) -> int:
         unknown = sorted(set(args.candidates) - set(CANDIDATES))
         if unknown:
             raise ValueError(f"unknown candidates {unknown}; known: {sorted(CANDIDATES)}")
-        if args.jobs < 1 or args.threads < 1 or args.updates < 1 or args.check_every < 1:
-            raise ValueError("--jobs, --threads, --updates and --check-every must be positive integers")
+        if min(args.jobs, args.threads, args.updates, args.check_every, args.k) < 1 or args.cap < 0:
+            raise ValueError("--jobs, --threads, --updates, --check-every and --k must be positive integers, "
+                             "--cap an integer >= 0")
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    todo = [(c, s) for c in args.candidates for s in args.seeds if not run_path(args.out, c, s, args.full).is_file()]
+    todo = [(c, s) for c in args.candidates for s in args.seeds
+            if not run_path(args.out, c, s, args.full, args.k, args.cap).is_file()]
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
-        futures = [pool.submit(_one, c, s, args.updates, args.check_every, args.threads, args.full,
-                               str(run_path(args.out, c, s, args.full))) for c, s in todo]
+        futures = [pool.submit(_one, c, s, args.updates, args.check_every, args.threads, args.full, args.k, args.cap,
+                               str(run_path(args.out, c, s, args.full, args.k, args.cap))) for c, s in todo]
         for future in as_completed(futures):
             print(future.result(), flush=True)
     if Path(args.out).is_dir():

@@ -32,5 +32,14 @@ def test_no_reference_to_files_users_do_not_have():
     assert not offenders, offenders
 
 
+def test_integers_are_checked_in_one_place():
+    """User input is validated through flatland_env/validation.py, not by inline isinstance chains."""
+    inline = re.compile(r"isinstance\([^)]*\bbool\) or not isinstance")
+    offenders = [f"{path.relative_to(REPO)}:{n}" for pkg in ("flatland_env", "vae", "agents", "experiments", "acting")
+                 for path in (REPO / pkg).rglob("*.py") if path.name != "validation.py"
+                 for n, line in enumerate(path.read_text().splitlines(), 1) if inline.search(line)]
+    assert not offenders, offenders
+
+
 if __name__ == "__main__":
     sys.exit(pytest.main([__file__]))

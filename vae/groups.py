@@ -22,6 +22,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from flatland_env.validation import check_int
+
 SYMBOLS = ("c+", "c-", "c", "free", "id", "ref")
 CYCLIC = ("c+", "c-", "c")
 
@@ -43,7 +45,8 @@ class GroupRepresentation(nn.Module):
         representation must have); ``angle_init`` > 0 starts every rotation at that |angle| instead of
         the random U(0, 1) starts, so no plane begins too slow to explain anything."""
         super().__init__()
-        if isinstance(latent_size, bool) or not isinstance(latent_size, int) or latent_size < 2 or latent_size % 2:
+        latent_size = check_int("latent_size", latent_size, 2)
+        if latent_size % 2:
             raise ValueError(f"latent_size must be an even integer >= 2, got {latent_size!r}")
         structure = tuple(structure)
         if not structure:

@@ -13,11 +13,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from flatland_env.validation import check_positive_int
+
 
 def _check_positive(**values: int) -> None:
     for name, v in values.items():
-        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-            raise ValueError(f"{name} must be a positive integer, got {v!r}")
+        check_positive_int(name, v)
 
 
 class Encoder(nn.Module):

@@ -26,15 +26,10 @@ import numpy as np
 
 from agents.callbacks import BaseCallback
 from flatland_env.pairs import GroundTruth, PairBatch
+from flatland_env.validation import check_positive_int
 
 #: exit status of a run stopped by a signal: 128 + the signal's number, as shells report it
 SIGNAL_EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}
-
-
-def check_positive(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
 
 
 def has_latent_actions(agent: Any) -> bool:
@@ -48,7 +43,7 @@ class CheckpointCallback(BaseCallback):
 
     def __init__(self, path: str | os.PathLike, every: int) -> None:
         self.path = path
-        self.every = check_positive("every", every)
+        self.every = check_positive_int("every", every)
         self.last_saved: int | None = None
 
     def on_step(self, agent: Any, stats: dict[str, float], batch: PairBatch, truth: GroundTruth) -> bool:
@@ -154,10 +149,10 @@ class TensorBoardCallback(BaseCallback):
         num_frames: int = 8,
     ) -> None:
         self.log_dir = str(log_dir)
-        self.log_every = check_positive("log_every", log_every)
-        self.image_every = check_positive("image_every", image_every)
-        self.probe_size = check_positive("probe_size", probe_size)
-        self.num_frames = check_positive("num_frames", num_frames)
+        self.log_every = check_positive_int("log_every", log_every)
+        self.image_every = check_positive_int("image_every", image_every)
+        self.probe_size = check_positive_int("probe_size", probe_size)
+        self.num_frames = check_positive_int("num_frames", num_frames)
         self.writer = None
         self.last_metrics: dict[str, float] = {}
 

@@ -38,6 +38,7 @@ from agents.training.callbacks import (
 from agents.training.evaluation import METRICS_NAME, evaluate_agent, headline
 from agents.training.provenance import provenance
 from flatland_env.pairs import DetachedSource, PairSourceConfig
+from flatland_env.validation import check_int
 
 #: updates of a run with no flags: a cap (RGrVAE usually stops earlier), 7,800 x 32 = 249,600 pairs
 DEFAULT_TOTAL_STEPS = 7800
@@ -48,12 +49,6 @@ RUN_NAME = "run.json"
 
 class RunError(RuntimeError):
     """A run stopped for a reason the user must act on; the message says what was kept."""
-
-
-def _positive(name: str, value: Any, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return value
 
 
 @dataclass
@@ -82,11 +77,11 @@ class RunConfig:
     """CPU threads of torch (0: torch's default, one per core; 1 is faster on a machine shared with other jobs)"""
 
     def __post_init__(self) -> None:
-        _positive("total_steps", self.total_steps, 0)
+        check_int("total_steps", self.total_steps, 0)
         for name in ("checkpoint_every", "log_every", "image_every"):
-            _positive(name, getattr(self, name))
-        _positive("eval_samples", self.eval_samples, 4)
-        _positive("threads", self.threads, 0)
+            check_int(name, getattr(self, name))
+        check_int("eval_samples", self.eval_samples, 4)
+        check_int("threads", self.threads, 0)
         if self.resume and self.eval_only:
             raise ValueError("--resume and --eval-only exclude each other")
         for name in ("resume", "eval_only"):
@@ -107,7 +102,7 @@ class RunResult:
 def set_threads(threads: int) -> None:
     """torch's CPU thread count (0 leaves torch's default)."""
     if threads:
-        torch.set_num_threads(_positive("threads", threads))
+        torch.set_num_threads(check_int("threads", threads))
 
 
 def default_run_dir(env_id: str, model: str, seed: int, root: str | os.PathLike = "runs") -> Path:
@@ -260,7 +255,7 @@ def evaluate_checkpoint(
 
     A corrupt, foreign or non-finite checkpoint raises CheckpointError before anything runs.
     """
-    _positive("eval_samples", num_samples, 4)
+    check_int("eval_samples", num_samples, 4)
     out = Path(path).parent if out_dir is None else Path(out_dir)
     prepare_dir(out, "output folder", remove_stale=False)
     agent = BaseAgent.load(path, device=device)

@@ -45,6 +45,7 @@ import pymunk
 from flatland_env.base import SymmetryWorld, check_frame_size
 from flatland_env.registration import register_goal_task, register_world
 from flatland_env.spec import ActionEffect, SymmetrySpec
+from flatland_env.validation import check_int
 from flatland_env.vector import SymmetryVectorEnv
 
 #: largest frame cache (grid_size^2 frames of frame_size^2 bytes) a FlatLand accepts
@@ -173,13 +174,8 @@ class LatticeMotion:
 
 def validate_disc_geometry(grid_size: int, radius: int, frame_size: int) -> None:
     """Raise ValueError naming the allowed range of a bad lattice size, disc radius or frame size."""
-    for name, v in (("grid_size", grid_size), ("radius", radius), ("frame_size", frame_size)):
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
-            raise ValueError(f"{name} must be an integer, got {v!r}")
-    if grid_size < 2:
-        raise ValueError(f"grid_size must be >= 2, got {grid_size}")
-    if radius < 1:
-        raise ValueError(f"radius must be >= 1, got {radius}")
+    check_int("grid_size", grid_size, 2)
+    check_int("radius", radius, 1)
     check_frame_size(frame_size)
     if frame_size < grid_size:
         raise ValueError(f"frame_size must be >= grid_size={grid_size}, got {frame_size}")
@@ -196,14 +192,11 @@ def validate_disc_geometry(grid_size: int, radius: int, frame_size: int) -> None
 
 def validate_flatland_params(grid_size: int, step: int, radius: int, frame_size: int, substeps: int = 4) -> None:
     """Raise ValueError naming the allowed range of any bad FlatLand parameter."""
-    for name, v in (("step", step), ("substeps", substeps)):
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
-            raise ValueError(f"{name} must be an integer, got {v!r}")
+    check_int("step", step, 1)
+    check_int("substeps", substeps, 1)
     validate_disc_geometry(grid_size, radius, frame_size)
-    if not 1 <= step < grid_size:
+    if step >= grid_size:
         raise ValueError(f"step must be in [1, grid_size={grid_size}), got {step}")
-    if substeps < 1:
-        raise ValueError(f"substeps must be >= 1, got {substeps}")
     cache = grid_size**2 * frame_size**2
     if cache > MAX_CACHE_BYTES:
         raise ValueError(

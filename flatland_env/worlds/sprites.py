@@ -54,6 +54,7 @@ import numpy as np
 from flatland_env.base import SymmetryWorld, check_frame_size
 from flatland_env.registration import register_world
 from flatland_env.spec import ActionEffect, PixelPeriod, SymmetrySpec
+from flatland_env.validation import check_positive_int
 from flatland_env.vector import SymmetryVectorEnv
 
 SHAPES = ("square", "ellipse", "heart")
@@ -78,8 +79,7 @@ def check_shapes(shapes: Any) -> tuple[str, ...]:
 
 def sprites_spec(offset: int = 1, shapes: Sequence[str] | str = SHAPES) -> SymmetrySpec:
     """Spec with factors shape, scale, orientation, x, y, 8 +/- offset actions, and each shape's pixel period."""
-    if isinstance(offset, bool) or not isinstance(offset, (int, np.integer)) or offset < 1:
-        raise ValueError(f"offset must be an integer >= 1, got {offset!r}")
+    check_positive_int("offset", offset)
     if offset % NUM_SCALES == 0:
         raise ValueError(f"offset {offset} acts as the identity on the 6 scales; use an offset not divisible by 6")
     shapes = check_shapes(shapes)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import pytest
@@ -20,22 +18,6 @@ def tiny() -> dict:
     return dict(TINY)
 
 
-def load_script(name: str):
-    """Import scripts/<name>.py as a module (scripts are not a package)."""
-    key = f"scripts_{name}"
-    if key not in sys.modules:
-        spec = importlib.util.spec_from_file_location(key, REPO / "scripts" / f"{name}.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[key] = module  # dataclasses resolve annotations through sys.modules
-        spec.loader.exec_module(module)
-    return sys.modules[key]
-
-
 @pytest.fixture(scope="session")
-def train_script():
+def train_script(load_script):  # load_script: tests/conftest.py
     return load_script("train_agent")
-
-
-@pytest.fixture(name="load_script", scope="session")
-def load_script_fixture():
-    return load_script

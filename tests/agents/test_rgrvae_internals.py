@@ -242,3 +242,26 @@ def test_predict_samples_the_policy_when_not_deterministic_and_leaves_training_s
     assert agent.np_rng.bit_generator.state == before
     greedy, _ = agent.predict((probe.obs, probe.next_obs))
     np.testing.assert_array_equal(greedy, probs.argmax(-1))
+
+
+@pytest.mark.parametrize("path", ["sampled", "argmax", "best"])
+def test_the_latent_path_moves_the_code_by_the_action_it_names(path):
+    """sampled draws from the policy, argmax takes its most likely action, best the one with the highest reward."""
+    agent = tiny_agent("rgrvae", latent_path=path)
+    probs = torch.tensor([[0.1, 0.7, 0.1, 0.1], [0.0, 0.0, 1.0, 0.0]])
+    rewards = torch.tensor([[0.0, -1.0, 2.0, 0.5], [3.0, 0.0, 0.0, 0.0]])
+    chosen = agent._path_action(probs, rewards)
+    expected = {"argmax": [1, 2], "best": [2, 0]}.get(path)
+    if expected is None:
+        assert chosen[1] == 2 and 0 <= int(chosen[0]) < 4  # a sample; the certain row is certain
+    else:
+        assert chosen.tolist() == expected
+
+
+def test_a_latent_path_other_than_sampled_needs_the_expected_policy_loss():
+    from agents.rgrvae import RGrVAEConfig
+
+    with pytest.raises(ValueError, match="latent_path must be one of sampled, argmax, best"):
+        RGrVAEConfig(latent_path="greedy")
+    with pytest.raises(ValueError, match="needs policy_update=expected"):
+        RGrVAEConfig(latent_path="best", policy_update="reinforce")

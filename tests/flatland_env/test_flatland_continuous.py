@@ -130,8 +130,10 @@ def test_bad_factors_and_params():
         SPEC.all_acted_states()
     with pytest.raises(ValueError, match="period of factor 'x'"):
         TorusSpec(("x",), (0.0,), ("dx",))
-    for kwargs, match in [({"radius": 40}, "radius 40 is too large"), ({"grid_size": 1}, "grid_size must be >= 2"),
-                          ({"radius": 2.5}, "radius must be an integer"), ({"frame_size": 10}, "frame_size must")]:
+    for kwargs, match in [({"radius": 40}, "radius 40 is too large"),
+                          ({"grid_size": 1}, "grid_size must be an integer >= 2"),
+                          ({"radius": 2.5}, "radius must be a positive integer"),
+                          ({"frame_size": 10}, "frame_size must")]:
         with pytest.raises(ValueError, match=match):
             gym.make("FlatLandContinuous-v0", **kwargs)
     assert flatland_continuous_spec(21).factor_sizes == (21.0, 21.0)

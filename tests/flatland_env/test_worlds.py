@@ -143,14 +143,14 @@ def test_bad_reset_and_obs_mode(env_id):
     "kwargs, match",
     [
         ({"radius": 40}, "radius 40 is too large"),
-        ({"radius": 0}, "radius must be >= 1"),
-        ({"grid_size": 1}, "grid_size must be >= 2"),
+        ({"radius": 0}, "radius must be a positive integer"),
+        ({"grid_size": 1}, "grid_size must be an integer >= 2"),
         ({"step": 33}, "step must be in"),
-        ({"frame_size": 10}, r"frame_size must be in \[16, 256\]"),
-        ({"frame_size": 100_000}, r"frame_size must be in \[16, 256\]"),
+        ({"frame_size": 10}, r"frame_size must be an integer in \[16, 256\]"),
+        ({"frame_size": 100_000}, r"frame_size must be an integer in \[16, 256\]"),
         ({"grid_size": 200, "frame_size": 256}, "MiB frame cache"),
-        ({"substeps": 0}, "substeps must be >= 1"),
-        ({"step": 2.5}, "step must be an integer"),
+        ({"substeps": 0}, "substeps must be a positive integer"),
+        ({"step": 2.5}, "step must be a positive integer"),
     ],
 )
 def test_bad_flatland_params(kwargs, match):

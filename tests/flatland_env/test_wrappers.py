@@ -99,9 +99,9 @@ def test_observation_wrappers_are_seeded_and_keep_the_states(wrapper):
 
 
 def test_bad_noise_levels():
-    with pytest.raises(ValueError, match="high must be a number in \\[0, 1\\]"):
+    with pytest.raises(ValueError, match="high must be a finite number in \\[0, 1\\]"):
         UniformNoise(gym.make("FlatLand-v0"), high=2.0)
-    with pytest.raises(ValueError, match="p must be a number in \\[0, 1\\]"):
+    with pytest.raises(ValueError, match="p must be a finite number in \\[0, 1\\]"):
         add_salt_noise(BLACK, np.random.default_rng(0), p=-0.1)
     with pytest.raises(ValueError, match="channels must be 1"):
         procedural_backgrounds(2, 64, 2)

@@ -80,7 +80,7 @@ def test_free_block_penalty_is_zero_for_unit_determinant():
         ({"structure": ("c+", "rot")}, "unknown group structure"),
         ({"structure": ()}, "at least one symbol"),
         ({"latent_size": 3}, "even integer"),
-        ({"latent_size": True}, "even integer"),
+        ({"latent_size": True}, "latent_size must be an integer >= 2, got True"),
     ],
 )
 def test_bad_construction(kwargs, match):

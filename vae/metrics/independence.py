@@ -65,6 +65,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from flatland_env.validation import check_number
 from vae.groups import nearest_faithful_angle, realised_order
 from vae.metrics.registry import Metric, register_metric
 from vae.metrics.sampling import (
@@ -168,12 +169,6 @@ def _image_errors(
     return out
 
 
-def _check_fraction(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating)) or not 0 <= value < math.inf:
-        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
-    return float(value)
-
-
 def fit_quality(
     z: np.ndarray,
     z_next: np.ndarray,
@@ -258,8 +253,8 @@ def independence_score(
     world, rng = check_inputs(encode_fn, world, rng)
     num_states = check_int("num_states", num_states)
     num_image_samples = check_int("num_image_samples", num_image_samples)
-    max_unexplained = _check_fraction("max_unexplained", max_unexplained)
-    min_relative_move = _check_fraction("min_relative_move", min_relative_move)
+    max_unexplained = check_number("max_unexplained", max_unexplained)
+    min_relative_move = check_number("min_relative_move", min_relative_move)
     if decode_fn is not None and not callable(decode_fn):
         raise ValueError(f"decode_fn must be None or callable latents (N, L) -> frames, got {decode_fn!r}")
     spec = world.symmetry

@@ -56,6 +56,7 @@ from typing import Any
 
 import numpy as np
 
+from flatland_env.validation import check_number
 from vae.metrics.registry import Metric, register_metric
 from vae.metrics.sampling import EncodeFn, check_inputs, check_int, encode_states
 
@@ -172,7 +173,7 @@ def factor_dispersion(
 def _check_grid_args(max_frequency: Any, min_share: Any) -> None:
     if max_frequency is not None:
         check_int("max_frequency", max_frequency)
-    if isinstance(min_share, bool) or not isinstance(min_share, (int, float)) or not 0 <= min_share < 1:
+    if check_number("min_share", min_share, 0.0, 1.0) == 1.0:
         raise ValueError(f"min_share must be a number in [0, 1), got {min_share!r}")
 
 

@@ -16,6 +16,8 @@ from typing import Any, Callable, Protocol
 
 import numpy as np
 
+from flatland_env.validation import check_int
+
 EncodeFn = Callable[[np.ndarray], np.ndarray]
 
 #: frames per call to encode_fn / render_states (bounds peak memory)
@@ -65,12 +67,6 @@ def check_inputs(encode_fn: Any, world: Any, rng: Any) -> tuple[World, np.random
     """The checks every metric starts with; returns the resolved world and the generator."""
     check_encode_fn(encode_fn)
     return resolve_world(world), check_rng(rng)
-
-
-def check_int(name: str, value: Any, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
 
 
 def varying_factors(spec: Any) -> np.ndarray:
