@@ -135,6 +135,18 @@ def agent_class(name: str) -> type["BaseAgent"]:
     return AGENTS[name]
 
 
+def _refuse_continuous(source: PairSource) -> PairSource:
+    """The source, if its world's group is finite: the agents infer discrete actions (closed and refused otherwise).
+
+    Pair sources serve a continuous world too (action vectors as labels); the agents do not learn from it yet.
+    """
+    if source.spec.is_discrete:
+        return source
+    source.close()
+    raise ValueError(f"the agents learn discrete actions, but the group of {source.env_id!r} is continuous "
+                     f"({source.spec.group_name}); train on a world with a finite group")
+
+
 class BaseAgent:
     """Common machinery; subclasses define ``algo``, ``Config``, ``_build`` and ``_loss``."""
 
@@ -173,7 +185,7 @@ class BaseAgent:
         self.grad_norms: list[float] = []
         self.generator = torch.Generator(device=self.device).manual_seed(self.config.seed)
         self.np_rng = np.random.default_rng(self.config.seed)
-        self.source = self._make_source(source)
+        self.source = _refuse_continuous(self._make_source(source))
         self.spec = self.source.spec
         self.world = self.source.world
         self.obs_shape: tuple[int, ...] = tuple(self.source.observation_space.shape)

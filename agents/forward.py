@@ -4,36 +4,57 @@ The true action a selects rho(a); loss = VAE loss + gamma * ||rho(a) z1 - mu2||^
 what the unsupervised RGrVAE is judged against, so it shares RGrVAE's surface. Its
 hyperparameters are the paper's (:class:`~agents.latent_actions.LatentActionConfig`'s
 defaults): with true actions there is no policy for fast angles to destabilise.
+
+Its one option of its own is ``group``: rho as rotations of latent planes (the paper's; they
+commute) or as rotations of a 3-D latent block (vae/so3.py; they need not commute, so the
+cube's rotations, RotatingCube-v0, can be represented faithfully: that world suggests it).
+Only ForwardVAE has it for now: RGrVAE's policy, realignment and restarts read latent planes.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import torch
 from torch import nn
 
-from agents.latent_actions import LatentActionAgent, LatentActionConfig
+from agents.latent_actions import LatentActionAgent, LatentActionConfig, check_group
 from flatland_env.pairs import PairBatch
 
-#: ForwardVAE's hyperparameters are exactly the shared latent-action ones
-ForwardVAEConfig = LatentActionConfig
+
+@dataclass
+class ForwardVAEConfig(LatentActionConfig):
+    """ForwardVAE: the shared latent-action hyperparameters, and which latent group block rho is."""
+
+    group: Literal["planes", "so3"] = "planes"
+    """rho's latent group block: planes (a rotation of one latent plane per action, the paper's; they commute) or
+    so3 (one learned 3-D rotation exp([w]_x) per world action on the first 3 latent dimensions, the rest left as
+    they are; they need not commute, for worlds such as RotatingCube-v0; no --structure, --tie-angles or
+    --change-of-basis)"""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_group(self, self.group)
 
 
 class ForwardVAE(LatentActionAgent):
     """True action i uses latent action i; with k-step pairs the k actions are composed."""
 
     algo = "forward"
-    Config = LatentActionConfig
-    config: LatentActionConfig
+    Config = ForwardVAEConfig
+    config: ForwardVAEConfig
     uses_labels = True
 
     def _build(self) -> None:
-        self._build_rho()
+        self._build_rho(self.config.group)
         if self.rho.num_actions != self.spec.num_actions:
             raise ValueError(
                 f"ForwardVAE maps each of the world's {self.spec.num_actions} actions to one latent action, but "
                 f"latent_size={self.config.latent_size} with structure {self.config.structure} gives "
                 f"{self.rho.num_actions}; choose latent_size = 2 * {self.spec.num_actions} / len(structure)"
+                + ("" if self.spec.is_cyclic_product else ", or group=so3 for a group whose actions need not commute")
             )
 
     def modules(self):

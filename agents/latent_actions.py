@@ -3,10 +3,14 @@
 :class:`LatentActionConfig` is the one home of the latent-action hyperparameters both share
 (the prediction weight gamma, the angles' learning rate, the group structure per plane and
 the change of basis); each agent's Config only overrides a default where it has a reason.
+rho is a :class:`~vae.groups.GroupRepresentation` (commuting rotations of latent planes) or, for
+an agent whose config says ``group="so3"`` (ForwardVAE), a :class:`~vae.so3.SO3Representation`
+(rotations of a 3-D block, which need not commute); :func:`check_group` says which options fit.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -17,10 +21,11 @@ from agents.base import AgentConfig, BaseAgent, check_lr
 from agents.diagnostics import action_moves
 from agents.stopping import plateau_reached, relative_prediction_error
 from flatland_env.pairs import PairBatch, make_pair_source, split_labels
-from flatland_env.validation import check_number, check_positive_int
+from flatland_env.validation import check_choice, check_number, check_positive_int
 from vae.groups import SYMBOLS, GroupRepresentation
 from vae.model import VAEOutput, vae_loss
 from vae.preprocess import obs_to_tensor, tensor_to_frames
+from vae.so3 import BLOCK, SO3Representation
 
 if TYPE_CHECKING:
     from agents.planning import LatentPlanner
@@ -35,6 +40,10 @@ class PairForward:
     z1: torch.Tensor  # reparameterised sample of x1's posterior
     mu2: torch.Tensor  # mean of x2's posterior: the target of every prediction (not detached)
     vae_parts: dict[str, torch.Tensor]  # loss, recon, kl of x1
+
+
+#: the latent group blocks rho can be: rotations of latent planes (vae/groups.py) or of a 3-D block (vae/so3.py)
+GROUPS = ("planes", "so3")
 
 
 @dataclass
@@ -90,19 +99,53 @@ class LatentActionConfig(AgentConfig):
             raise ValueError(f"tie_angles pairs each plane's c+ with its c-; the structure {self.structure} lacks one")
 
 
+def check_group(config: LatentActionConfig, group: str) -> str:
+    """``group`` if it is one of :data:`GROUPS` and fits the rest of ``config``; else ValueError saying why.
+
+    The so3 block has no latent planes, so the options that shape plane representations (a structure of
+    symbols per plane, tied c+/c- angles, a change of basis onto the planes) cannot apply: they are refused
+    rather than silently ignored.
+    """
+    check_choice("group", group, GROUPS)
+    if group == "planes":
+        return group
+    structure = next(f.default for f in dataclasses.fields(config) if f.name == "structure")
+    given = {"structure": config.structure != structure, "tie_angles": config.tie_angles,
+             "change_of_basis": config.change_of_basis}
+    plane_only = [name for name, on in given.items() if on]
+    if plane_only:
+        flags = ", ".join("--" + n.replace("_", "-") for n in plane_only)
+        raise ValueError(f"group=so3 rotates one 3-D latent block and has no latent planes, so {flags} (options of "
+                         f"plane representations) cannot apply; drop {flags} or use group=planes")
+    if config.latent_size < BLOCK:
+        raise ValueError(f"group=so3 rotates the first {BLOCK} latent dimensions: latent_size must be >= {BLOCK}, "
+                         f"got {config.latent_size}")
+    return group
+
+
 class LatentActionAgent(BaseAgent):
     """Adds rho, the learnable group representation, and what can be read off it."""
 
     Config = LatentActionConfig
     config: LatentActionConfig
-    rho: GroupRepresentation
+    rho: GroupRepresentation | SO3Representation
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         if self.config.lr_decay_error > 0:
             self.lr_decay_start = None  # begins when the label-free error first falls to lr_decay_error
 
-    def _build_rho(self) -> None:
+    def _build_rho(self, group: str = "planes") -> None:
+        """rho as ``group`` says: plane rotations from the config's structure, or one SO(3) rotation per world
+        action (the config has been through :func:`check_group`)."""
+        if group == "so3":
+            self.rho = SO3Representation(
+                self.config.latent_size,
+                self.spec.num_actions,
+                generator=torch.Generator().manual_seed(self._init_seed),
+                angle_init=self.config.angle_init,
+            )
+            return
         self.rho = GroupRepresentation(
             self.config.latent_size,
             self.config.structure,
@@ -113,11 +156,12 @@ class LatentActionAgent(BaseAgent):
         )
 
     def _angle_param_groups(self) -> list[dict]:
-        """The VAE (and rho's other parameters) at lr; the angles at their own angle_lr."""
-        rest = [p for n, p in self.rho.named_parameters() if n != "angles"]
+        """The VAE (and rho's other parameters) at lr; the angles (so3: the rotation vectors) at their own angle_lr."""
+        fast = self.rho.angle_parameter
+        rest = [p for n, p in self.rho.named_parameters() if n != fast]
         return [
             {"params": list(self.vae.parameters()) + rest, "lr": self.config.lr},
-            {"params": [self.rho.angles], "lr": self.config.angle_lr},
+            {"params": [getattr(self.rho, fast)], "lr": self.config.angle_lr},
         ]
 
     def _pair_forward(self, batch: PairBatch) -> PairForward:

@@ -312,6 +312,9 @@ def check_plannable(agent: LatentActionAgent) -> None:
         )
     if agent.source.env_id is None:
         raise CannotPlanError("the agent learned from a dataset that records no world: it has nothing to act in")
+    if any(row["plane"] is None for row in agent.angle_table()):
+        raise CannotPlanError("the agent's latent actions rotate one 3-D latent block (group=so3), not latent planes: "
+                              "there is no per-plane angle to plan with")
 
 
 @dataclass(frozen=True)

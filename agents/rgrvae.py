@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from agents.base import check_lr
+from agents.base import AgentConfig, check_lr
 from agents.diagnostics import MAX_PLANE_NORM_CHANGE, diagnose
 from agents.latent_actions import LatentActionAgent, LatentActionConfig
 from agents.policy import PairPolicy
@@ -117,6 +117,16 @@ class RGrVAE(LatentActionAgent):
     algo = "rgrvae"
     Config = RGrVAEConfig
     config: RGrVAEConfig
+
+    @classmethod
+    def _make_config(cls, config: AgentConfig | None, hparams: dict[str, Any]) -> AgentConfig:
+        """Refuse ``group`` by name: RGrVAE's rho is always plane rotations (its policy, realignment and restarts
+        read latent planes), so the so3 block of ForwardVAE is not supported here yet."""
+        if "group" in hparams:
+            raise ValueError(f"rgrvae does not support group={hparams['group']!r} yet: its latent actions are always "
+                             f"rotations of latent planes (its realignment and restarts read planes); the so3 group "
+                             f"is ForwardVAE's for now (forward --group so3)")
+        return super()._make_config(config, hparams)
 
     def _build(self) -> None:
         self._build_rho()

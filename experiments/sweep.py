@@ -12,6 +12,7 @@ skips the finished runs and resumes the others from their checkpoints.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import itertools
@@ -25,7 +26,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Literal
+from typing import Any, Callable, Iterator, Literal
 
 from flatland_env.validation import check_choice, check_nonnegative_int
 
@@ -249,18 +250,39 @@ def summarise(runs: list[SweepRun], out: str, outcomes: list[dict] | None = None
     return rows
 
 
+@contextlib.contextmanager
+def stop_signals_interrupt() -> Iterator[None]:
+    """SIGINT and SIGTERM raise KeyboardInterrupt here while the sweep runs, so ``kill`` stops it as cleanly as
+    Ctrl-C (each run saves its checkpoint). A shell starts background jobs with SIGINT ignored, and SIGTERM would
+    otherwise end the driver at once and leave its runs going in their own sessions."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt(f"stopped by {signal.Signals(signum).name}")
+
+    old = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+
+
 def sweep(runs: list[SweepRun], out: str, backend: Backend = "local", threads: int = 1, jobs: int = 0,
           retries: int = 1, address: str = "", gpus_per_run: float | None = None) -> list[dict[str, Any]]:
-    """Run what is not finished on ``backend``, then write and return the summary. On Ctrl-C the runs save
+    """Run what is not finished on ``backend``, then write and return the summary. On Ctrl-C or SIGTERM the runs save
     their checkpoints, the summary says what finished, and KeyboardInterrupt propagates."""
     check_choice("backend", backend, BACKENDS)
     todo = [r for r in runs if run_state(Path(out) / r.name) != "finished"]
     outcomes: list[dict] = []
     try:
-        if backend == "local":
-            outcomes = run_local(todo, out, threads, jobs, retries)
-        elif todo:
-            outcomes = run_ray(todo, out, threads, retries, address, gpus_per_run)
+        with stop_signals_interrupt():
+            if backend == "local":
+                outcomes = run_local(todo, out, threads, jobs, retries)
+            elif todo:
+                outcomes = run_ray(todo, out, threads, retries, address, gpus_per_run)
     finally:
         rows = summarise(runs, out, outcomes)
     return rows

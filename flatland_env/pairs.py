@@ -12,6 +12,10 @@ carries the world's spec, its observation space and a template world to render a
 Both apply the configured visual noise and can save and restore their whole state
 (generators, rollout tail, env states, position in the dataset), so an interrupted run
 resumes bit for bit. Everything here is numpy; nothing imports torch.
+
+A world with a Box action space (a continuous group) is served like the others: its labels
+are the action vectors, (B, k, action_dim) float32, and float64 states, split off by
+:func:`split_labels` like integer actions.
 """
 
 from __future__ import annotations
@@ -48,13 +52,13 @@ class PairBatch:
 class GroundTruth:
     """Labels of a batch, for logging and evaluation only: never passed to an unsupervised learner."""
 
-    actions: np.ndarray  # (B, k) true actions between obs and next_obs
-    factors: np.ndarray  # (B, F)
+    actions: np.ndarray  # (B, k) int64 true actions between obs and next_obs, or (B, k, action_dim) float32 vectors
+    factors: np.ndarray  # (B, F) int64, or float64 for a continuous group
     next_factors: np.ndarray  # (B, F)
 
 
 def split_labels(batch: Transition) -> tuple[PairBatch, GroundTruth]:
-    """A batch of transitions as (what the learner may see, what only logging may see)."""
+    """A batch of transitions as (what the learner may see, what only logging may see), whatever the actions are."""
     return PairBatch(batch.obs, batch.next_obs), GroundTruth(batch.actions, batch.factors, batch.next_factors)
 
 

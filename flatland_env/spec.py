@@ -45,6 +45,8 @@ class GroupSpec:
     is_cyclic_product: ClassVar[bool] = False
     #: the group is finite (discrete actions, integer factors)
     is_discrete: ClassVar[bool] = True
+    #: dtype of a state's factors, which arrays of states (rollouts, pairs) are allocated with
+    factor_dtype: ClassVar[type[np.generic]] = np.int64
 
     factor_names: tuple[str, ...]
     factor_sizes: tuple[Any, ...]

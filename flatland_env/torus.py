@@ -8,9 +8,10 @@ one component per factor. An action is expressed in units of half a turn of its 
 passes Gymnasium's and Stable-Baselines3's checks.
 
 The group is abelian but not finite: there is no list of actions, no grid of all states and
-no per-action angle. Tools that need those (the transition collector, the metrics, the
-agents) read ``is_discrete`` and refuse this spec up front; the attributes that only make
-sense for a finite group raise a ValueError saying so instead of an AttributeError.
+no per-action angle. Tools that need those (the metrics, the agents) read ``is_discrete`` and
+refuse this spec up front; the attributes that only make sense for a finite group raise a
+ValueError saying so instead of an AttributeError. The transition collector needs none of
+them: its pairs carry the action vectors and the float64 states.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ class TorusSpec(GroupSpec):
     kind: ClassVar[str] = "torus"
     is_cyclic_product: ClassVar[bool] = False
     is_discrete: ClassVar[bool] = False
+    factor_dtype: ClassVar[type[np.generic]] = np.float64
 
     factor_names: tuple[str, ...]
     factor_sizes: tuple[float, ...]

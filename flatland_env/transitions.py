@@ -9,6 +9,11 @@ For the native vector envs under the default uniform policy it steps states only
 (``advance``) and draws all frames of a rollout chunk in one gather, which is what makes
 it fast; any other env or policy goes through ``step``. Batches are plain numpy: a torch
 loop can ``torch.from_numpy`` them; this package never imports torch.
+
+A world with a Discrete action space gives integer actions, (B, k) int64, and int64 states;
+one with a Box action space (a continuous group, ``FlatLandContinuous-v0``) gives the action
+vectors, (B, k, action_dim) float32 (the uniform policy draws them uniformly from the box),
+and the spec's float64 states. Either way they are labels, never shown to a learner.
 """
 
 from __future__ import annotations
@@ -21,14 +26,15 @@ from typing import Any, Callable, Iterator
 
 import gymnasium as gym
 import numpy as np
+from gymnasium import spaces
 from gymnasium.vector import AutoresetMode, VectorEnv
 
 from flatland_env.registration import make_vector_world
 from flatland_env.spec import GroupSpec, spec_from_json
-from flatland_env.validation import check_positive_int
+from flatland_env.validation import check_box_array, check_positive_int
 from flatland_env.vector import SymmetryVectorEnv, _generator
 
-#: behaviour policy: (obs (N, H, W, C) uint8, factors (N, F) int64) -> actions (N,) int
+#: behaviour policy: (obs (N, H, W, C) uint8, factors (N, F)) -> actions (N,) int, or (N, action_dim) inside a Box
 Policy = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
@@ -37,10 +43,10 @@ class Transition:
     """A batch of B pairs; ``actions[b]`` is the sequence of k actions from obs to next_obs."""
 
     obs: np.ndarray  # (B, H, W, C) uint8
-    actions: np.ndarray  # (B, k) int64
+    actions: np.ndarray  # (B, k) int64, or (B, k, action_dim) float32 for a Box action space
     next_obs: np.ndarray  # (B, H, W, C) uint8
-    factors: np.ndarray  # (B, F) int64
-    next_factors: np.ndarray  # (B, F) int64
+    factors: np.ndarray  # (B, F) int64, or float64 for a continuous group
+    next_factors: np.ndarray  # (B, F) as factors
 
     def __post_init__(self) -> None:
         b = len(self.obs)
@@ -52,9 +58,9 @@ class Transition:
         if self.obs.shape != self.next_obs.shape or self.obs.ndim != 4 or self.obs.dtype != np.uint8:
             raise ValueError(f"obs and next_obs must be uint8 (B, H, W, C), got {self.obs.dtype} {self.obs.shape}"
                              f" and {self.next_obs.dtype} {self.next_obs.shape}")
-        if self.actions.ndim != 2 or self.factors.ndim != 2 or self.factors.shape != self.next_factors.shape:
-            raise ValueError(f"actions must be (B, k) and factors/next_factors (B, F), got {self.actions.shape},"
-                             f" {self.factors.shape}, {self.next_factors.shape}")
+        if self.actions.ndim not in (2, 3) or self.factors.ndim != 2 or self.factors.shape != self.next_factors.shape:
+            raise ValueError(f"actions must be (B, k) or (B, k, action_dim) and factors/next_factors (B, F), got "
+                             f"{self.actions.shape}, {self.factors.shape}, {self.next_factors.shape}")
 
     def __len__(self) -> int:
         return len(self.obs)
@@ -90,7 +96,9 @@ class TransitionCollector:
     times and envs. Deterministic under ``seed``; :meth:`state_dict` captures everything the
     coming batches depend on, so a restored collector continues bit for bit.
 
-    ``k`` is bounded by the episode length (a pair must fit inside one episode).
+    ``k`` is bounded by the episode length (a pair must fit inside one episode). The env's
+    action space is Discrete (integer actions) or a Box (action vectors, drawn uniformly from
+    the box by the default policy, which therefore needs a bounded box).
     """
 
     def __init__(
@@ -130,12 +138,14 @@ class TransitionCollector:
         world_name = repr(env_id) if env_id is not None else "this world"
         self.env = env
         self.spec: GroupSpec = _symmetry_of(env)
-        if not self.spec.is_discrete:
+        try:
+            self._box = _box_bounds(env.single_action_space, world_name, uniform=policy is None)
+        except ValueError:
             env.close()
-            raise ValueError(
-                f"the collector cuts pairs of discrete actions, but the group of {world_name} is continuous "
-                f"({self.spec.group_name}); collect pairs from a world with a finite group"
-            )
+            raise
+        #: one env's action in the pairs: an int64 scalar, or a float32 vector of the Box's shape
+        self._action_shape = () if self._box is None else self._box[0].shape
+        self._action_dtype = np.int64 if self._box is None else np.float32
         # a rollout chunk must hold at least one k-window
         self.k, self.policy, self.shuffle, self.chunk_steps = int(k), policy, shuffle, max(int(chunk_steps), int(k))
         self._rng = np.random.default_rng(seed)
@@ -143,9 +153,9 @@ class TransitionCollector:
         obs, info = env.reset(seed=seed)
         n = env.num_envs
         # carried tail of the rollout: the last <= k states (and frames), k-1 actions, reset flags
-        self._states = info["factors"][None].astype(np.int64)
+        self._states = info["factors"][None].astype(self.spec.factor_dtype)
         self._frames = None if self._fast else obs[None]
-        self._actions = np.zeros((0, n), dtype=np.int64)
+        self._actions = np.zeros((0, n, *self._action_shape), dtype=self._action_dtype)
         self._resets = np.ones((1, n), dtype=bool)
         self._done = np.zeros(n, dtype=bool)
         self._pending: list[Transition] = []
@@ -204,8 +214,8 @@ class TransitionCollector:
                 "only a collector over a native symmetry vector env with the uniform policy can be restored"
             )
         self._rng = _generator(json.loads(state["rng"]))
-        self._states = np.asarray(state["states"], dtype=np.int64).copy()
-        self._actions = np.asarray(state["actions"], dtype=np.int64).copy()
+        self._states = np.asarray(state["states"], dtype=self.spec.factor_dtype).copy()
+        self._actions = np.asarray(state["actions"], dtype=self._action_dtype).copy()
         self._resets = np.asarray(state["resets"], dtype=bool).copy()
         self._done = np.asarray(state["done"], dtype=bool).copy()
         pending = {key: np.asarray(v) for key, v in state["pending"].items()}
@@ -226,13 +236,13 @@ class TransitionCollector:
         """
         steps, n = self.chunk_steps, self.env.num_envs
         if self._fast:
-            actions = self._rng.integers(0, self.spec.num_actions, size=(steps, n))
+            actions = self._uniform_actions((steps, n))
             states, resets = self.env.unwrapped.rollout(actions)
             frames = None
         else:
-            states = np.empty((steps, n, self.spec.num_factors), dtype=np.int64)
+            states = np.empty((steps, n, self.spec.num_factors), dtype=self.spec.factor_dtype)
             resets = np.empty((steps, n), dtype=bool)
-            actions = np.empty((steps, n), dtype=np.int64)
+            actions = np.empty((steps, n, *self._action_shape), dtype=self._action_dtype)
             frames = np.empty((steps, *self._frames.shape[1:]), dtype=self._frames.dtype)
             obs, cur = self._frames[-1], self._states[-1]
             for t in range(steps):
@@ -250,7 +260,8 @@ class TransitionCollector:
         if self.shuffle:
             order = self._rng.permutation(len(jj))
             jj, ii = jj[order], ii[order]
-        windows = np.lib.stride_tricks.sliding_window_view(a, k, axis=0)  # (len(a)-k+1, n, k)
+        # (len(a)-k+1, n, k, *action_shape): the window axis comes right after the env axis
+        windows = np.moveaxis(np.lib.stride_tricks.sliding_window_view(a, k, axis=0), -1, 2)
         pairs = {"actions": windows[jj, ii], "factors": s[jj, ii], "next_factors": s[jj + k, ii]}
         if frames is not None:
             o = np.concatenate([self._frames, frames])
@@ -260,15 +271,42 @@ class TransitionCollector:
         self._actions = a[len(a) - (k - 1):]
         return pairs
 
+    def _uniform_actions(self, shape: tuple[int, ...]) -> np.ndarray:
+        """Uniform random actions for the leading ``shape``: integers, or float32 vectors drawn from the box."""
+        if self._box is None:
+            return self._rng.integers(0, self.spec.num_actions, size=shape)
+        low, high = self._box
+        return self._rng.uniform(low, high, size=(*shape, *low.shape)).astype(np.float32)
+
     def _act(self, obs: np.ndarray, factors: np.ndarray) -> np.ndarray:
-        n, num_actions = self.env.num_envs, self.spec.num_actions
+        n = self.env.num_envs
         if self.policy is None:
-            return self._rng.integers(0, num_actions, size=n)
+            return self._uniform_actions((n,))
+        if self._box is not None:  # recorded as float32, and stepped with exactly those values
+            low, high = self._box
+            out = check_box_array("policy output", self.policy(obs, factors), (n, *low.shape), low, high)
+            return out.astype(np.float32)
+        num_actions = self.spec.num_actions
         actions = np.asarray(self.policy(obs, factors))
         bad = actions.shape != (n,) or actions.dtype.kind not in "iu"
         if bad or np.any(actions < 0) or np.any(actions >= num_actions):
             raise ValueError(f"policy must return {n} integers in [0, {num_actions}), got {actions!r}")
         return actions
+
+
+def _box_bounds(space: spaces.Space, world_name: str, uniform: bool) -> tuple[np.ndarray, np.ndarray] | None:
+    """(low, high) as float64 of a Box action space, None for a Discrete one; any other space is refused.
+
+    The uniform policy draws from the box, so it needs every bound finite.
+    """
+    if isinstance(space, spaces.Discrete):
+        return None
+    if not isinstance(space, spaces.Box):
+        raise ValueError(f"the collector cuts pairs of Discrete or Box actions, but {world_name} acts by {space}")
+    if uniform and not space.is_bounded("both"):
+        raise ValueError(f"the uniform random policy draws from the action box, but {world_name}'s {space} is "
+                         "unbounded; pass a policy")
+    return space.low.astype(np.float64), space.high.astype(np.float64)
 
 
 def _symmetry_of(env: VectorEnv) -> GroupSpec:

@@ -55,3 +55,30 @@ def check_choice(name: str, value: T, choices: Iterable[T]) -> T:
     if value not in allowed:
         raise ValueError(f"{name} must be one of {', '.join(map(str, allowed))}, got {value!r}")
     return value
+
+
+def check_box_array(name: str, value: Any, shape: tuple[int, ...], low: Any, high: Any) -> np.ndarray:
+    """``value`` as float64 of exactly ``shape``, finite and inside the box [low, high] (broadcast on the last axes).
+
+    For action vectors of a Box space (a batch of them, from a user or a policy): the error names
+    the expected shape and bounds, and the first offending value, so a wrong policy is found fast.
+    """
+    lo, hi = np.broadcast_arrays(np.asarray(low, np.float64), np.asarray(high, np.float64))
+    bounds = f"[{_fmt(lo)}, {_fmt(hi)}]"
+    allowed = f"real numbers of shape {tuple(shape)}, each in {bounds}"
+    arr = None if isinstance(value, (str, bytes)) else np.asarray(value)
+    if arr is None or arr.shape != tuple(shape) or arr.dtype.kind not in "iuf":
+        got = repr(value) if arr is None or arr.dtype.kind == "O" else f"shape {arr.shape} dtype {arr.dtype}"
+        raise ValueError(f"{name} must be {allowed}; got {got}")
+    arr = arr.astype(np.float64)
+    bad = ~np.isfinite(arr) | (arr < lo) | (arr > hi)
+    if bad.any():
+        where = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise ValueError(f"{name} must be {allowed}; got {arr[where]} at index {where}")
+    return arr
+
+
+def _fmt(bound: np.ndarray) -> str:
+    """A bound of a box: one number when every component shares it, else the list."""
+    flat = np.unique(bound)
+    return f"{flat[0]:g}" if flat.size == 1 else str(bound.tolist())

@@ -9,7 +9,9 @@ Sub-env i reset with ``seed + i`` draws the same start states as ``SyncVectorEnv
 
 A template single-env world supplies the spec, parameter validation and rendering, so a
 vector world never restates the geometry of its single-env twin; a world's vector env lives
-in the world's own module and only adds its motion model, if any.
+in the world's own module and only adds its motion model, if any. Actions are integers for a
+Discrete action space, or vectors (N, action_dim) of a Box one (a continuous group); states
+are arrays of the spec's ``factor_dtype``.
 """
 
 from __future__ import annotations
@@ -18,12 +20,13 @@ import json
 from typing import Any, Sequence
 
 import numpy as np
+from gymnasium import spaces
 from gymnasium.utils import seeding
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from flatland_env.base import SymmetryWorld, to_obs_mode
-from flatland_env.validation import check_choice, check_int, check_positive_int
+from flatland_env.validation import check_box_array, check_choice, check_int, check_positive_int
 
 RESET_OPTIONS = ("factors", "reset_mask")
 
@@ -86,7 +89,7 @@ class SymmetryVectorEnv(VectorEnv):
             if seeds[i] is not None or self._rngs[i] is None:
                 self._rngs[i] = seeding.np_random(seeds[i])[0]
         if self._factors is None:
-            self._factors = np.zeros((self.num_envs, self.symmetry.num_factors), dtype=np.int64)
+            self._factors = np.zeros((self.num_envs, self.symmetry.num_factors), dtype=self.symmetry.factor_dtype)
         if "factors" in options:
             given = self.symmetry.validate_factors(np.asarray(options["factors"]))
             self._factors[envs] = np.broadcast_to(given, (self.num_envs, self.symmetry.num_factors))[envs]
@@ -104,7 +107,7 @@ class SymmetryVectorEnv(VectorEnv):
         factors, truncated = factors.copy(), truncated.copy()
         infos = {"factors": factors, "_factors": np.ones(self.num_envs, dtype=bool)}
         if not reset.all():  # as SyncVectorEnv: a reset step's info has no action name
-            names = self._action_names[actions]
+            names = self._names_of(actions)
             names[reset] = None
             infos.update(action_name=names, _action_name=~reset)
         rewards = np.zeros(self.num_envs, dtype=np.float64)
@@ -120,9 +123,12 @@ class SymmetryVectorEnv(VectorEnv):
         return factors.copy(), reset, truncated.copy()
 
     def rollout(self, actions) -> tuple[np.ndarray, np.ndarray]:
-        """Many steps without rendering, for bulk collectors: actions (T, N) -> states (T, N, F), was_reset (T, N)."""
+        """Many steps without rendering, for bulk collectors: actions (T, N) -> states (T, N, F), was_reset (T, N).
+
+        With a Box action space the actions are vectors, (T, N, action_dim).
+        """
         actions = self._check_actions(actions, leading=True)
-        states = np.empty((len(actions), self.num_envs, self.symmetry.num_factors), dtype=np.int64)
+        states = np.empty((len(actions), self.num_envs, self.symmetry.num_factors), dtype=self.symmetry.factor_dtype)
         resets = np.empty((len(actions), self.num_envs), dtype=bool)
         for t, a in enumerate(actions):
             states[t], resets[t], _ = self._advance(a)  # assignment copies
@@ -225,8 +231,16 @@ class SymmetryVectorEnv(VectorEnv):
             )
         return mask.copy()
 
+    def _names_of(self, actions: np.ndarray) -> np.ndarray:
+        """``info["action_name"]`` of checked actions: the spec's names, or the world's name of each vector."""
+        if isinstance(self.single_action_space, spaces.Box):
+            return np.array([self.world.action_name(a) for a in actions], dtype=object)  # num_envs rows, in step only
+        return self._action_names[actions]
+
     def _check_actions(self, actions, leading: bool = False) -> np.ndarray:
-        """Actions as int64 of shape (num_envs,), or (T, num_envs) with ``leading``."""
+        """Actions as int64 of shape (num_envs,), or (T, num_envs) with ``leading``; Box actions as float64 vectors."""
+        if isinstance(self.single_action_space, spaces.Box):
+            return self._check_box_actions(actions, leading)
         arr = np.asarray(actions)
         n = self.single_action_space.n
         ok_shape = arr.shape[-1:] == (self.num_envs,) and arr.ndim == (2 if leading else 1)
@@ -239,6 +253,12 @@ class SymmetryVectorEnv(VectorEnv):
             names = ", ".join(f"{i}={a}" for i, a in enumerate(self.symmetry.action_names))
             raise ValueError(f"actions must be in [0, {n}) ({names}), got {arr.tolist()}")
         return arr.astype(np.int64, copy=False)
+
+    def _check_box_actions(self, actions: Any, leading: bool) -> np.ndarray:
+        """Vectors of the Box action space, (num_envs, *shape) or (T, num_envs, *shape), as float64."""
+        box = self.single_action_space
+        lead = np.shape(actions)[:1] if leading and not isinstance(actions, (str, bytes)) else ()
+        return check_box_array("actions", actions, (*lead, self.num_envs, *box.shape), box.low, box.high)
 
 
 def _generator(state: dict[str, Any]) -> np.random.Generator:

@@ -19,7 +19,7 @@ checkpoints and TensorBoard events stay under ``--work-root``. A run whose resul
 skipped, and a stopped reproduction (Ctrl-C saves every run's checkpoint) resumes its runs when
 started again. After the runs, the README's tables between ``<!-- results:NAME -->`` markers
 and each claim's ``results/<claim>/summary.png`` are regenerated from ``results/`` alone.
-Exit codes: 0 done (failed runs are shown in the README), 2 bad flags, 130 Ctrl-C (runs saved).
+Exit codes: 0 done (failed runs are shown in the README), 2 bad flags, 130 Ctrl-C or SIGTERM (runs saved).
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ its log is ``OUT/logs/<name>.log``. ``OUT/summary.json`` and ``OUT/summary.csv``
 run: its settings, status, pairs seen, wall time, verdict and headline metrics. Run the same
 command again after a stop: finished runs are skipped, the others resume from their checkpoints.
 A run that fails is retried once (``--retries``), then reported, and the others go on.
-Exit codes: 0 every run finished, 1 some failed, 2 bad flags, 130 Ctrl-C (runs saved).
+Exit codes: 0 every run finished, 1 some failed, 2 bad flags, 130 Ctrl-C or SIGTERM (runs saved).
 """
 
 from __future__ import annotations

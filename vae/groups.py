@@ -11,12 +11,16 @@ latent actions, indexed ``plane * len(structure) + symbol``:
 - ``ref``: a fixed reflection of the plane.
 
 An optional learnable change of basis C gives rho'(a) = C^-1 rho(a) C.
+
+Rotations of separate planes commute; a group whose actions do not (the cube's rotations) needs
+:class:`vae.so3.SO3Representation`, which has the same interface.
 """
 
 from __future__ import annotations
 
 import math
 from fractions import Fraction
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -28,8 +32,36 @@ SYMBOLS = ("c+", "c-", "c", "free", "id", "ref")
 CYCLIC = ("c+", "c-", "c")
 
 
-class GroupRepresentation(nn.Module):
+class MatrixRepresentation(nn.Module):
+    """What every latent group block shares: rho(a) as (L, L) matrices (``matrices``, given by the subclass),
+    applied to a batch of codes one action each (``forward``) or every action at once (``apply_all``)."""
+
+    num_actions: int
+
+    def matrices(self) -> torch.Tensor:
+        raise NotImplementedError
+
+    def forward(self, z: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        """Apply rho(actions[i]) to z[i] for a batch, as one batched matmul."""
+        if actions.dtype not in (torch.int64, torch.int32) or actions.ndim != 1 or actions.shape[0] != z.shape[0]:
+            raise ValueError(
+                f"actions must be a 1-D integer tensor with one entry per latent, got {tuple(actions.shape)} "
+                f"{actions.dtype} for z of shape {tuple(z.shape)}"
+            )
+        if actions.numel() and (actions.min() < 0 or actions.max() >= self.num_actions):
+            raise ValueError(f"latent actions must be in [0, {self.num_actions})")
+        return torch.bmm(self.matrices()[actions], z.unsqueeze(-1)).squeeze(-1)
+
+    def apply_all(self, z: torch.Tensor) -> torch.Tensor:
+        """rho(a) z for every action at once, (B, A, L)."""
+        return torch.einsum("aij,bj->bai", self.matrices(), z)
+
+
+class GroupRepresentation(MatrixRepresentation):
     """A learnable representation rho: latent actions -> (L, L) matrices."""
+
+    #: the parameter trained at the agents' angle learning rate (vae/so3.py names its own)
+    angle_parameter: ClassVar[str] = "angles"
 
     def __init__(
         self,
@@ -123,21 +155,6 @@ class GroupRepresentation(nn.Module):
             c = self.change_of_basis
             m = torch.linalg.solve(c, m @ c)
         return m
-
-    def forward(self, z: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
-        """Apply rho(actions[i]) to z[i] for a batch, as one batched matmul."""
-        if actions.dtype not in (torch.int64, torch.int32) or actions.ndim != 1 or actions.shape[0] != z.shape[0]:
-            raise ValueError(
-                f"actions must be a 1-D integer tensor with one entry per latent, got {tuple(actions.shape)} "
-                f"{actions.dtype} for z of shape {tuple(z.shape)}"
-            )
-        if actions.numel() and (actions.min() < 0 or actions.max() >= self.num_actions):
-            raise ValueError(f"latent actions must be in [0, {self.num_actions})")
-        return torch.bmm(self.matrices()[actions], z.unsqueeze(-1)).squeeze(-1)
-
-    def apply_all(self, z: torch.Tensor) -> torch.Tensor:
-        """rho(a) z for every action at once, (B, A, L)."""
-        return torch.einsum("aij,bj->bai", self.matrices(), z)
 
     def penalty(self) -> torch.Tensor:
         """|det - 1| summed over free blocks (0 when there are none)."""

@@ -101,11 +101,13 @@ def verdict(agent: Any, accepted: dict | None) -> dict:
     c = agent.config
     problems, advice = [], []
     one_step = getattr(c, "action_steps", 1) == 1 and agent.source.config.k == 1
-    if one_step and not diag["plane_share"] >= MIN_PLANE_SHARE:
+    # an so3 block (vae/so3.py) rotates 3 latent dimensions at once: the two plane checks do not apply to it
+    planes = all(row["plane"] is not None for row in agent.angle_table())
+    if planes and one_step and not diag["plane_share"] >= MIN_PLANE_SHARE:
         problems.append(f"mixed planes: only {diag['plane_share']:.0%} of a pair's latent move lies in one latent "
                         f"plane (a learned action rotates one plane)")
         advice.append("another seed, or --realign if it is off")
-    if not diag["plane_norm_change"] <= MAX_PLANE_NORM_CHANGE:
+    if planes and not diag["plane_norm_change"] <= MAX_PLANE_NORM_CHANGE:
         problems.append(f"mixed planes: pairs change the code's radius on rho's planes by "
                         f"{diag['plane_norm_change']:.3f} of its spread (rotations keep it)")
         advice.append("another seed, or --realign if it is off")

@@ -124,7 +124,9 @@ def summary_figure(
     for row in table:
         theta, order = row["angle"], row["realised_order"]
         angle = f"{theta:+.3f} rad" if np.isfinite(theta) else row["symbol"]
-        labels.append(f"z{row['action']} ({row['symbol']}, plane {row['plane']})\n{angle}, order {order or '-'}")
+        where = f"plane {row['plane']}" if row["plane"] is not None else "axis " + " ".join(
+            f"{v:+.2f}" for v in row.get("axis", ()))
+        labels.append(f"z{row['action']} ({row['symbol']}, {where})\n{angle}, order {order or '-'}")
     ax.set_yticks([2 + h * i + h / 2 for i in range(len(rows))], labels, fontsize=7)
     ax.set_xticks([])
     title = f"latent actions applied {steps} times to a start frame ({agent.algo}, update {agent.num_steps})"

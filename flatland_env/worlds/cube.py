@@ -47,13 +47,16 @@ What the toolkit does here:
     latent actions are rotations of separate 2-D planes, which commute, so at best it learns
     a commutative image of the group: every such image factors through the abelianisation
     S4 / A4 = C_2, in which all six quarter turns are the same element (a turn by pi). It
-    can still train here, but it cannot represent this group faithfully.
+    can still train here, but it cannot represent this group faithfully. ForwardVAE can:
+    with ``group="so3"`` each action is a learned 3-D rotation of the first three latent
+    dimensions (vae/so3.py), and the world suggests it (``agent_settings``; a model whose
+    config has no ``group`` field, RGrVAE or the beta-VAE, is not given it).
 """
 
 from __future__ import annotations
 
 import functools
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -176,6 +179,9 @@ def _frame_cache(frame_size: int) -> np.ndarray:
 
 class RotatingCubeEnv(SymmetryWorld):
     """A cube turned by quarter turns about world axes; see the module docstring."""
+
+    #: latent rotations that need not commute (ForwardVAE's so3 block), as the cube's quarter turns do not
+    agent_settings: ClassVar[dict[str, Any]] = {"group": "so3"}
 
     def __init__(self, frame_size: int = 64, obs_mode: str = "rgb", render_mode: str | None = None) -> None:
         check_frame_size(frame_size)

@@ -38,9 +38,11 @@ Episode End:
 
 Ground truth:
     ``info["factors"] = [x, y]`` float64 px; ``env.unwrapped.symmetry`` is the
-    ``TorusSpec``. The transition collector, the metrics and the agents of this toolkit
-    work on finite groups and refuse this world with a ValueError naming its group; it is
-    here for continuous control and for models of continuous symmetries.
+    ``TorusSpec``. ``gym.make_vec`` builds :class:`FlatLandContinuousVectorEnv`, so the
+    transition collector and the pair sources serve its pairs (the action vectors as
+    labels, float32 (B, k, 2)); the metrics and the agents work on finite groups and refuse
+    this world with a ValueError naming its group. It is here for continuous control and for
+    models of continuous symmetries.
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ from gymnasium import spaces
 from flatland_env.base import SymmetryWorld
 from flatland_env.registration import register_world
 from flatland_env.torus import TorusSpec
+from flatland_env.vector import SymmetryVectorEnv
 from flatland_env.worlds.flatland import lattice_origin, validate_disc_geometry
 
 #: states drawn per numpy pass (each holds a few float64 frames)
@@ -139,4 +142,12 @@ class FlatLandContinuousEnv(SymmetryWorld):
         return out
 
 
-register_world("FlatLandContinuous-v0", FlatLandContinuousEnv)
+class FlatLandContinuousVectorEnv(SymmetryVectorEnv):
+    """N continuous discs moved together by the torus spec; takes FlatLandContinuousEnv's keyword arguments."""
+
+    def __init__(self, num_envs: int = 1, max_episode_steps: int | None = None, render_mode: str | None = None,
+                 **world_kwargs: Any) -> None:
+        super().__init__(FlatLandContinuousEnv(**world_kwargs), num_envs, max_episode_steps, render_mode)
+
+
+register_world("FlatLandContinuous-v0", FlatLandContinuousEnv, FlatLandContinuousVectorEnv)

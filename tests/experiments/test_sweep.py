@@ -67,17 +67,26 @@ def test_an_interrupted_run_resumes_from_its_checkpoint(tmp_path):
     assert "--resume" in (tmp_path / "logs" / f"{run.name}.log").read_text()
 
 
-def test_a_killed_sweep_restarts_to_the_end_without_retraining_a_finished_run(tmp_path):
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+@pytest.mark.parametrize("stop", ["ctrl-c", "kill of a background sweep"])
+def test_a_killed_sweep_restarts_to_the_end_without_retraining_a_finished_run(tmp_path, stop):
+    """Ctrl-C (SIGINT), or ``kill`` (SIGTERM) of a sweep a shell started in the background with SIGINT ignored."""
     cmd = [sys.executable, str(REPO / "scripts" / "sweep.py"), "rgrvae", "--seeds", "0", "1", "--jobs", "1",
            "--out", str(tmp_path), *TINY]
     first = tmp_path / "rgrvae_s0" / "metrics.json"
-    sweep_proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    background = stop != "ctrl-c"
+    sweep_proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                  preexec_fn=_ignore_sigint if background else None)
     deadline = time.monotonic() + 300
     while not first.exists() and time.monotonic() < deadline and sweep_proc.poll() is None:
         time.sleep(0.2)
-    sweep_proc.send_signal(signal.SIGINT)
+    sweep_proc.send_signal(signal.SIGTERM if background else signal.SIGINT)
     out, _ = sweep_proc.communicate(timeout=300)
     assert first.exists(), out
+    assert sweep_proc.returncode in (0, 130), out  # a clean stop, never the signal's own death (-15)
     if sweep_proc.returncode == 130:  # stopped midway, as meant (0: the second run beat the signal)
         assert "interrupted" in out
         assert run_state(tmp_path / "rgrvae_s1") != "finished"

@@ -1,6 +1,7 @@
 """FlatLandContinuous: the torus group law on anti-aliased pixels, sub-pixel motion, bad input, clear refusals.
 
-The API checkers, seeding and bad reset options run for every world in test_worlds.py.
+The API checkers, seeding and bad reset options run for every world in test_worlds.py; the collector's
+and the pair sources' pairs of this world in test_continuous_pairs.py.
 """
 
 import os
@@ -11,12 +12,17 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 import pytest
+from gymnasium.utils.env_checker import data_equivalence
 
 import flatland_env
-from flatland_env import TransitionCollector, spec_from_json
+from flatland_env import spec_from_json
 from flatland_env.play import play
 from flatland_env.torus import TorusSpec
-from flatland_env.worlds.flatland_continuous import FlatLandContinuousEnv, flatland_continuous_spec
+from flatland_env.worlds.flatland_continuous import (
+    FlatLandContinuousEnv,
+    FlatLandContinuousVectorEnv,
+    flatland_continuous_spec,
+)
 from vae.metrics import evaluate
 from vae.metrics.sampling import resolve_world
 
@@ -139,11 +145,9 @@ def test_bad_factors_and_params():
     assert flatland_continuous_spec(21).factor_sizes == (21.0, 21.0)
 
 
-def test_collector_metrics_and_agents_refuse_it_up_front():
+def test_metrics_and_agents_refuse_it_up_front():
     import agents
 
-    with pytest.raises(ValueError, match=r"group of 'FlatLandContinuous-v0' is continuous \(SO\(2\) x SO\(2\)\)"):
-        TransitionCollector("FlatLandContinuous-v0", num_envs=2)
     with pytest.raises(ValueError, match=r"metrics sample discrete states.*SO\(2\) x SO\(2\)"):
         resolve_world(gym.make("FlatLandContinuous-v0"))
 
@@ -153,11 +157,24 @@ def test_collector_metrics_and_agents_refuse_it_up_front():
 
     with pytest.raises(ValueError, match=r"SO\(2\) x SO\(2\)"):
         evaluate(Model(), ENV, progress=False)
-    with pytest.raises(ValueError, match=r"group of 'FlatLandContinuous-v0' is continuous"):
+    with pytest.raises(ValueError, match=r"group of 'FlatLandContinuous-v0' is continuous \(SO\(2\) x SO\(2\)\)"):
         agents.RGrVAE("FlatLandContinuous-v0")
-    vec = flatland_env.make_vector_world("FlatLandContinuous-v0", 2)  # plain Gymnasium vectorisation still works
-    vec.reset(seed=0)
-    assert vec.step(np.full((2, 2), 0.1, np.float32))[0].shape == (2, 64, 64, 1)
+
+
+def test_native_vector_env_matches_sync_across_autoresets():
+    native = flatland_env.make_vector_world("FlatLandContinuous-v0", 3, max_episode_steps=4)
+    sync = gym.make_vec("FlatLandContinuous-v0", num_envs=3, vectorization_mode="sync", max_episode_steps=4)
+    assert isinstance(native, FlatLandContinuousVectorEnv) and native.action_space == sync.action_space
+    assert data_equivalence(native.reset(seed=7), sync.reset(seed=7))
+    rng = np.random.default_rng(0)
+    for _ in range(10):  # float64 states and the action names of vectors, equal to the single envs' bit for bit
+        actions = rng.uniform(-1, 1, (3, 2)).astype(np.float32)
+        assert data_equivalence(native.step(actions), sync.step(actions))
+    states, resets = native.rollout(np.full((2, 3, 2), 0.5, np.float32))
+    assert states.dtype == np.float64 and states.shape == (2, 3, 2) and resets.shape == (2, 3)
+    for bad in (np.zeros((3, 3)), np.full((3, 2), 1.5), np.full((3, 2), np.nan), "left"):
+        with pytest.raises(ValueError, match=r"actions must be real numbers of shape \(3, 2\), each in \[-1, 1\]"):
+            native.step(bad)
 
 
 def test_hand_play_moves_by_whole_and_quarter_pixels(tmp_path):

@@ -8,7 +8,7 @@ import flatland_env
 from flatland_env.transitions import Transition, TransitionCollector, load_npz, save_npz
 
 FIELDS = ("obs", "actions", "next_obs", "factors", "next_factors")
-#: the collector cuts pairs of discrete actions; worlds of a continuous group are refused (their own tests)
+#: worlds whose pairs hold integer actions, checked exactly here; action vectors: test_continuous_pairs.py
 DISCRETE_IDS = [i for i in flatland_env.symmetry_world_ids() if gym.make(i).unwrapped.symmetry.is_discrete]
 
 

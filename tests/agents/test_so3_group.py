@@ -1,0 +1,80 @@
+"""ForwardVAE with the so3 group on RotatingCube-v0: trains, round-trips, is suggested, refuses plane options."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from agent_helpers import tiny_agent
+
+from agents import AgentConfig, BaseAgent, ForwardVAEConfig, RGrVAEConfig
+from agents.training.callbacks import Probe
+from flatland_env.pairs import split_labels
+from vae.so3 import SO3Representation
+
+CUBE = {"env_id": "RotatingCube-v0"}
+
+
+def test_a_tiny_forward_vae_with_so3_trains_on_the_cube_and_round_trips(tmp_path):
+    agent = tiny_agent("forward", data=CUBE, group="so3")
+    assert isinstance(agent.rho, SO3Representation) and agent.num_latent_actions == agent.spec.num_actions == 6
+    fast = agent.optimizer.param_groups[1]
+    assert fast["params"] == [agent.rho.generators] and fast["lr"] == agent.config.angle_lr
+    start = agent.rho.generators.detach().clone()
+    losses = []
+    for _ in range(3):
+        batch, truth = split_labels(agent.source.next_batch(agent.config.batch_size))
+        losses.append(agent.train_step(batch, truth.actions))
+    assert all(np.isfinite(s["loss"]) and np.isfinite(s["pred"]) for s in losses)
+    assert not torch.equal(agent.rho.generators.detach(), start)  # the rotations learn
+    mats = agent.action_representations()
+    rot = mats[:, :3, :3]
+    np.testing.assert_allclose(rot @ rot.transpose(0, 2, 1), np.broadcast_to(np.eye(3), rot.shape), atol=1e-5)
+    path = tmp_path / "ckpt.pt"
+    agent.save(path)
+    loaded = BaseAgent.load(path)
+    assert loaded.config.group == "so3" and isinstance(loaded.rho, SO3Representation)
+    np.testing.assert_array_equal(loaded.action_representations(), mats)
+    probe = Probe.sample(agent, 8)
+    np.testing.assert_array_equal(loaded.encode(probe.obs), agent.encode(probe.obs))
+    np.testing.assert_array_equal(loaded.infer_actions(probe.obs, probe.next_obs),
+                                  agent.infer_actions(probe.obs, probe.next_obs))
+    np.testing.assert_array_equal(loaded.predict_next(probe.obs, 2), agent.predict_next(probe.obs, 2))
+    loaded.learn(1, progress_bar=False)  # the optimiser state came back in its groups
+
+
+def test_the_cube_suggests_so3_only_to_a_model_with_the_option():
+    from agents.training.cli import apply_world_settings
+
+    config, applied = apply_world_settings(ForwardVAEConfig(), "RotatingCube-v0", set())
+    assert applied == {"group": "so3"} and config.group == "so3"
+    config, applied = apply_world_settings(ForwardVAEConfig(), "RotatingCube-v0", {"group"})
+    assert applied == {} and config.group == "planes"  # a flag the user passes wins
+    for other in (RGrVAEConfig(), AgentConfig()):  # RGrVAE and the beta-VAE have no group: not given it
+        assert apply_world_settings(other, "RotatingCube-v0", set()) == (other, {})
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"group": "lie"}, "group must be one of planes, so3"),
+    ({"group": "so3", "tie_angles": True}, "--tie-angles"),
+    ({"group": "so3", "change_of_basis": True}, "--change-of-basis"),
+    ({"group": "so3", "structure": ("c",)}, "--structure"),
+    ({"group": "so3", "latent_size": 2}, "latent_size must be >= 3"),
+])
+def test_plane_options_with_so3_are_refused_by_name(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        ForwardVAEConfig(**kwargs)
+
+
+def test_rgrvae_refuses_the_group_option_saying_it_is_not_supported_yet():
+    from agents import RGrVAE
+
+    with pytest.raises(ValueError, match="rgrvae does not support group='so3' yet"):
+        RGrVAE("RotatingCube-v0", group="so3")
+
+
+def test_so3_cannot_plan_and_says_why():
+    from agents.planning import CannotPlanError
+
+    with pytest.raises(CannotPlanError, match="3-D latent block"):
+        tiny_agent("forward", group="so3").planner()  # FlatLand: a cyclic product, but no planes to plan on
