@@ -259,8 +259,8 @@ HEARTS = {"env_id": "Sprites-v0", "env_kwargs": {"offset": 4, "shapes": "heart"}
 #: what Sprites-v0 suggests to every agent (SymmetryWorld.agent_settings): 8 latents for its 4 acted factors and
 #: the Bernoulli likelihood, whose gradient on a small white sprite does not vanish once the decoder predicts black
 SPRITES_AGENT = {"latent_size": 8, "recon_loss": "bernoulli"}
-#: claim 6's models, all at the same settings and budget: the beta-VAE (no actions), ForwardVAE (told the true
-#: actions, RGrVAE's schedule and stopping rule) and RGrVAE (its defaults)
+#: claim 6's models, with the world's suggested settings and the same number of updates: the beta-VAE (no actions;
+#: its own batch of 128), ForwardVAE (told the true actions, RGrVAE's schedule and stopping rule) and RGrVAE
 CLAIM6_MODELS = (("beta-VAE", "vae"), ("forward", "forward"), ("rgrvae", "rgrvae"))
 #: claim 6's thresholds: held-out accuracy at least, largest angle error and relative equivariance error at most
 #: (looser than FlatLand's (a)-(c): Sprites' scale factor moves a small shape by a few pixels)
