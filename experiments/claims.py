@@ -281,7 +281,8 @@ def claim6_plans(seeds: tuple[int, ...]) -> list[RunPlan]:
                     total_steps=DEFAULT_TOTAL_STEPS) for label, model in CLAIM6_MODELS for s in seeds]
 
 
-def m_has_no_actions(runs: list[dict]) -> bool:
+def without_latent_actions(runs: list[dict]) -> bool:
+    """Runs of a model with no latent actions (the beta-VAE): no accuracy or angles to score."""
     return all(m.get("latent_actions") is None for m in runs)
 
 
@@ -292,7 +293,7 @@ def claim6_outcome(records: dict[str, dict]) -> str:
         runs = [r["metrics"] for name, r in by_seed(records) if _variant(name) == label]
         if not runs:
             continue
-        if m_has_no_actions(runs):
+        if without_latent_actions(runs):
             lines.append(f"- **{label}** (no latent actions, so no accuracy or angles): independence "
                          f"{mean_std([get(m, 'metrics', 'independence', 'independence') for m in runs])}, D_LSBD "
                          f"{mean_std([get(m, 'metrics', 'd_lsbd', 'd_lsbd') for m in runs])}, DCI disentanglement "

@@ -122,6 +122,7 @@ def study_run(candidate: str, seed: int, updates: int, check_every: int, probe_s
     while agent.num_steps < updates:
         agent.learn(min(check_every, updates - agent.num_steps), progress_bar=False)
         diag = diagnose(agent, own.obs, own.next_obs)
+        codes = agent.encode(own.obs)  # the orbit-shape signals share one encoding of the agent's own frames
         z1, z2 = agent.encode(truth.obs), agent.encode(truth.next_obs)
         predicted = np.einsum("aij,nj->nai", agent.action_representations(), z1)
         best = ((predicted - z2[:, None]) ** 2).sum(-1).argmin(1)
@@ -134,8 +135,8 @@ def study_run(candidate: str, seed: int, updates: int, check_every: int, probe_s
             **{k: float(v) for k, v in diag.items()},
             "angles": [round(float(a), 4) for a in agent.rho.effective_angles().detach().cpu()],
             "labelled_angle_errors": angle_errors(agent) if agent.config.tie_angles else None,
-            "plane_roundness": plane_roundness(agent.encode(own.obs)),
-            "plane_offset": plane_offset(agent.encode(own.obs)),
+            "plane_roundness": plane_roundness(codes),
+            "plane_offset": plane_offset(codes),
             "realignments": len(agent.realignments),
             "labelled_accuracy": match_actions(truth.actions, inferred, n_true, n_latent)["accuracy"],
             "labelled_best_accuracy": match_actions(truth.actions, best, n_true, n_latent)["accuracy"],
