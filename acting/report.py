@@ -17,7 +17,8 @@ from experiments.tables import fmt, table
 ALGO_LABELS = {"rgrvae": "RGrVAE", "forward": "ForwardVAE", "vae": "beta-VAE"}
 #: downstream feature kinds, in this order
 FEATURES = (("pixels", "raw pixels (NatureCNN)"), ("rgrvae", "RGrVAE latents"), ("forward", "ForwardVAE latents"),
-            ("vae", "beta-VAE latents"))
+            ("vae", "beta-VAE latents"), ("rgrvae-group", "RGrVAE group features (angle to the goal per plane)"),
+            ("forward-group", "ForwardVAE group features (angle to the goal per plane)"))
 
 
 def _load(path: Path) -> dict | None:
@@ -83,6 +84,7 @@ def downstream_section(root: Path) -> str:
     if r is None or not r.get("runs"):
         return "_No kept results yet: `python scripts/downstream_sb3.py --rgrvae CKPT --forward CKPT --vae CKPT`._"
     cfg = r["config"]
+    where = f"at most {cfg['max_goal_distance']} actions away" if cfg["max_goal_distance"] else "anywhere"
     rows = []
     for name, label in FEATURES:
         runs = sorted((x for x in r["runs"] if x["feature"] == name), key=lambda x: x["seed"])
@@ -97,12 +99,28 @@ def downstream_section(root: Path) -> str:
               "env steps to 90 % success, per seed", "env steps / s"]
     return (f"PPO (stable-baselines3, {cfg['steps']:,} env steps per run, n_steps {cfg['n_steps']}, batch "
             f"{cfg['batch_size']}, {cfg['n_epochs']} epochs, gamma {cfg['gamma']}) on {cfg['env_id']} with goals "
-            f"at most {cfg['max_goal_distance']} actions away and a horizon of {cfg['horizon']} steps, one CPU "
+            f"{where} and a horizon of {cfg['horizon']} steps, one CPU "
             f"thread:\n\n" + table(header, rows) + "\n\n![learning curves](results/acting/downstream.png)")
 
 
+def rho_planning_section(root: Path) -> str:
+    """Planning by rho alone against the default planner, on every kept run that passed (a)-(c)."""
+    r = _load(root / "plan_by_rho.json")
+    if r is None or not r.get("runs"):
+        return "_No kept results yet: `python scripts/plan_by_rho.py runs/reproduce/claim3/rgrvae_s1*`._"
+    rows = [[str(x["seed"]), f"{x['updates']:,}", _pct(x["cycle"]["success_rate"]),
+             _pct(x["arithmetic"]["success_rate"]),
+             " / ".join(f"{o['step_max_over_median']:.2f}" for o in x["orbit_spacing"])] for x in r["runs"]]
+    header = ["run seed", "updates", "default planner (calibration walks)", "angle arithmetic (rho alone)",
+              "orbit spacing per factor (largest / median code step; 1: even)"]
+    return (f"Planning by ρ alone, on each of the {r['passed']} of {len(r['given'])} runs given that passed (a)-(c) "
+            f"({r['episodes']} episodes each, the same for both planners, seeds {r['seed']}-"
+            f"{r['seed'] + r['episodes'] - 1}):\n\n" + table(header, rows)
+            + f"\n\nMeasured with:\n\n    {r['command']}")
+
+
 def acting_sections(results_root: str | Path = "results") -> dict[str, str]:
-    """README section ``acting``: the reach-goal table and the downstream PPO table."""
+    """README section ``acting``: the reach-goal table, planning by rho alone and the downstream PPO table."""
     root = Path(results_root) / "acting"
-    body = reach_goal_section(root) + "\n\n" + downstream_section(root)
+    body = reach_goal_section(root) + "\n\n" + rho_planning_section(root) + "\n\n" + downstream_section(root)
     return {"acting": body}

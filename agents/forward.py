@@ -5,38 +5,26 @@ what the unsupervised RGrVAE is judged against, so it shares RGrVAE's surface. I
 hyperparameters are the paper's (:class:`~agents.latent_actions.LatentActionConfig`'s
 defaults): with true actions there is no policy for fast angles to destabilise.
 
-Its one option of its own is ``group``: rho as rotations of latent planes (the paper's; they
+Its ``group`` (shared with RGrVAE) is rho as rotations of latent planes (the paper's; they
 commute) or as rotations of a 3-D latent block (vae/so3.py; they need not commute, so the
 cube's rotations, RotatingCube-v0, can be represented faithfully: that world suggests it).
-Only ForwardVAE has it for now: RGrVAE's policy, realignment and restarts read latent planes.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 import torch
 from torch import nn
 
-from agents.latent_actions import LatentActionAgent, LatentActionConfig, check_group
+from agents.latent_actions import LatentActionAgent, LatentActionConfig
 from flatland_env.pairs import PairBatch
 
 
 @dataclass
 class ForwardVAEConfig(LatentActionConfig):
-    """ForwardVAE: the shared latent-action hyperparameters, and which latent group block rho is."""
-
-    group: Literal["planes", "so3"] = "planes"
-    """rho's latent group block: planes (a rotation of one latent plane per action, the paper's; they commute) or
-    so3 (one learned 3-D rotation exp([w]_x) per world action on the first 3 latent dimensions, the rest left as
-    they are; they need not commute, for worlds such as RotatingCube-v0; no --structure, --tie-angles or
-    --change-of-basis)"""
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        check_group(self, self.group)
+    """ForwardVAE: the shared latent-action hyperparameters (its ``group`` says which latent block rho is)."""
 
 
 class ForwardVAE(LatentActionAgent):

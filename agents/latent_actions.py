@@ -4,7 +4,7 @@
 (the prediction weight gamma, the angles' learning rate, the group structure per plane and
 the change of basis); each agent's Config only overrides a default where it has a reason.
 rho is a :class:`~vae.groups.GroupRepresentation` (commuting rotations of latent planes) or, for
-an agent whose config says ``group="so3"`` (ForwardVAE), a :class:`~vae.so3.SO3Representation`
+an agent whose config says ``group="so3"``, a :class:`~vae.so3.SO3Representation`
 (rotations of a 3-D block, which need not commute); :func:`check_group` says which options fit.
 """
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 import torch
@@ -79,6 +79,14 @@ class LatentActionConfig(AgentConfig):
     lr_decay_error: float = 0.0
     """start the cosine decay (lr_decay_steps) once the label-free equivariance error is at most this
     (0: decay from the first update)"""
+    group: Literal["planes", "so3"] = "planes"
+    """rho's latent group block: planes (a rotation of one latent plane per latent action, the paper's; they
+    commute) or so3 (one learned 3-D rotation exp([w]_x) per latent action on the first 3 latent dimensions, the
+    rest left as they are; they need not commute, for worlds such as RotatingCube-v0, which suggests it; plane
+    options such as --structure, --tie-angles and --change-of-basis do not apply)"""
+
+    #: options that shape plane representations, with the value that turns each off (so3 needs them off)
+    PLANE_OPTIONS: ClassVar[dict[str, Any]] = {"tie_angles": False, "change_of_basis": False}
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -97,6 +105,7 @@ class LatentActionConfig(AgentConfig):
             raise ValueError(f"structure must name one or more of {SYMBOLS}, got {self.structure!r}")
         if self.tie_angles and not {"c+", "c-"} <= set(self.structure):
             raise ValueError(f"tie_angles pairs each plane's c+ with its c-; the structure {self.structure} lacks one")
+        check_group(self, self.group)
 
 
 def check_group(config: LatentActionConfig, group: str) -> str:
@@ -110,13 +119,15 @@ def check_group(config: LatentActionConfig, group: str) -> str:
     if group == "planes":
         return group
     structure = next(f.default for f in dataclasses.fields(config) if f.name == "structure")
-    given = {"structure": config.structure != structure, "tie_angles": config.tie_angles,
-             "change_of_basis": config.change_of_basis}
-    plane_only = [name for name, on in given.items() if on]
+    if config.structure != structure:
+        raise ValueError("group=so3 rotates one 3-D latent block and has no latent planes, so --structure (an option "
+                         "of plane representations) cannot apply; drop --structure or use group=planes")
+    plane_only = {n: off for n, off in config.PLANE_OPTIONS.items() if getattr(config, n) != off}
     if plane_only:
-        flags = ", ".join("--" + n.replace("_", "-") for n in plane_only)
-        raise ValueError(f"group=so3 rotates one 3-D latent block and has no latent planes, so {flags} (options of "
-                         f"plane representations) cannot apply; drop {flags} or use group=planes")
+        on = ", ".join(f"--{n.replace('_', '-')}={getattr(config, n)}" for n in plane_only)
+        needed = ", ".join(f"{n}={off!r}" for n, off in plane_only.items())
+        raise ValueError(f"group=so3 rotates one 3-D latent block and has no latent planes, so plane options cannot "
+                         f"apply: {on}; set {needed}, or use group=planes")
     if config.latent_size < BLOCK:
         raise ValueError(f"group=so3 rotates the first {BLOCK} latent dimensions: latent_size must be >= {BLOCK}, "
                          f"got {config.latent_size}")

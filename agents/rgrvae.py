@@ -9,7 +9,7 @@ never sees the environment's action labels.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import torch
@@ -68,6 +68,9 @@ class RGrVAEConfig(LatentActionConfig):
     latent_path: Literal["sampled", "argmax", "best"] = "sampled"
     """which latent action moves the code at each policy step (the prediction the VAE is trained on): one
     sampled from the policy (the paper), the policy's most likely one, or the one with the highest reward"""
+    path_consistency: float = 0.0
+    """with N > 1 policy steps: weight of ||mu(decode(z_t)) - z_t||^2 at each intermediate code z_t of the latent
+    path, so that every code the path passes is the code of some frame (0: off; docs/method.md, "k-step pairs")"""
     policy_init: Literal["default", "orthogonal"] = "orthogonal"
     """initialisation of the policy's convolutions: PyTorch's default, or orthogonal as in the original code"""
     realign: bool = True
@@ -88,10 +91,15 @@ class RGrVAEConfig(LatentActionConfig):
     max_restarts: int = 2
     """restarts at most"""
 
+    #: the plane options and RGrVAE's plane-reading rescues (realignment, restarts), each with its off value
+    PLANE_OPTIONS: ClassVar[dict[str, Any]] = {**LatentActionConfig.PLANE_OPTIONS, "realign": False,
+                                               "restart_after": 0}
+
     def __post_init__(self) -> None:
         super().__post_init__()
         check_number("entropy_weight", self.entropy_weight)
         check_number("regret", self.regret)
+        check_number("path_consistency", self.path_consistency)
         check_lr("policy_lr", self.policy_lr)
         check_positive_int("action_steps", self.action_steps)
         check_number("discount", self.discount, 0.0, 1.0, low_open=True)
@@ -120,16 +128,14 @@ class RGrVAE(LatentActionAgent):
 
     @classmethod
     def _make_config(cls, config: AgentConfig | None, hparams: dict[str, Any]) -> AgentConfig:
-        """Refuse ``group`` by name: RGrVAE's rho is always plane rotations (its policy, realignment and restarts
-        read latent planes), so the so3 block of ForwardVAE is not supported here yet."""
-        if "group" in hparams:
-            raise ValueError(f"rgrvae does not support group={hparams['group']!r} yet: its latent actions are always "
-                             f"rotations of latent planes (its realignment and restarts read planes); the so3 group "
-                             f"is ForwardVAE's for now (forward --group so3)")
+        """With ``group="so3"`` given as a keyword, the plane options not also given are turned off (a 3-D block has
+        no planes to tie, realign or judge a restart by); set explicitly, they are refused by name."""
+        if config is None and hparams.get("group") == "so3":
+            hparams = {**{k: v for k, v in cls.Config.PLANE_OPTIONS.items() if k not in hparams}, **hparams}
         return super()._make_config(config, hparams)
 
     def _build(self) -> None:
-        self._build_rho()
+        self._build_rho(self.config.group)
         self.policy = PairPolicy(self.obs_shape[-1], self.rho.num_actions, self.obs_shape[0],
                                  orthogonal=self.config.policy_init == "orthogonal")
         #: (update, score before, score after, pairing) of every realignment of the code onto rho's planes
@@ -151,9 +157,15 @@ class RGrVAE(LatentActionAgent):
         parts, x2, mu2 = fwd.vae_parts, fwd.x2, fwd.mu2
         b = x2.shape[0]
         z, frame = fwd.z1, fwd.x1
-        log_terms, rewards, entropies = [], [], []
+        log_terms, rewards, entropies, consistency = [], [], [], []
         for t in range(c.action_steps):
-            if t > 0:  # the next input frame is the decoded prediction; the target stays x2
+            if t > 0 and c.path_consistency > 0:  # an intermediate code must be the code of the frame it decodes to
+                with self.autocast():
+                    decoded = torch.sigmoid(self.vae.decode(z).float())
+                    back = self.vae.encode(decoded)[0].float()
+                consistency.append((back - z).pow(2).sum(-1).mean())
+                frame = decoded.detach()
+            elif t > 0:  # the next input frame is the decoded prediction; the target stays x2
                 with torch.no_grad(), self.autocast():
                     frame = torch.sigmoid(self.vae.decode(z.detach()).float())
             with self.autocast():
@@ -182,7 +194,12 @@ class RGrVAE(LatentActionAgent):
         entropy = torch.stack(entropies).mean()
         pred = (z - mu2).pow(2).sum(-1).mean()
         loss = parts["loss"] + policy_loss - c.entropy_weight * entropy + c.gamma * pred + self.rho.penalty()
-        return loss, {
+        extra = {}
+        if consistency:
+            extra["path_consistency"] = torch.stack(consistency).mean()
+            loss = loss + c.path_consistency * extra["path_consistency"]
+            extra["path_consistency"] = extra["path_consistency"].detach()
+        return loss, {**extra,
             "recon": parts["recon"].detach(),
             "kl": parts["kl"].detach(),
             "pred": pred.detach(),

@@ -4,7 +4,9 @@
 frames of :class:`~flatland_env.goal.GoalWrapper`, or both stacked along channels) into the
 latent means of both frames, concatenated: 2 * latent_size numbers instead of two images. The
 encoder is frozen by default (the policy learns on top of a fixed representation) and is
-fine-tuned with the policy when ``frozen=False``.
+fine-tuned with the policy when ``frozen=False``. :class:`GroupFeatures` gives instead, per
+latent plane of the agent's rho, the (cos, sin) of the angle from the current code to the goal
+code: the goal in the agent's own group coordinates.
 
     PPO("MultiInputPolicy", "FlatLandGoal-v0",
         policy_kwargs=dict(features_extractor_class=EncoderFeatures,
@@ -30,6 +32,7 @@ class EncoderFeatures(BaseFeaturesExtractor):
         if not isinstance(frozen, bool):
             raise ValueError(f"frozen must be True or False, got {frozen!r}")
         agent = BaseAgent.load(checkpoint, device="cpu")
+        features_dim = self._features_dim_of(agent, checkpoint)
         frame = tuple(agent.obs_shape)  # (H, W, C)
         channels_first = (frame[2], frame[0], frame[1])
         if isinstance(observation_space, spaces.Dict):
@@ -49,13 +52,21 @@ class EncoderFeatures(BaseFeaturesExtractor):
         if shape not in (pair, pair_first):
             raise ValueError(f"the agent in {checkpoint} encodes {frame} frames; these observations have shape "
                              f"{shape}")
-        super().__init__(observation_space, features_dim=2 * agent.config.latent_size)
+        super().__init__(observation_space, features_dim=features_dim)
+        self._from_agent(agent)
         self.channels_last = shape == pair
         self.channels = frame[2]
         self.frozen = frozen
         self.encoder: Encoder = agent.vae.encoder
         self.encoder.requires_grad_(not frozen)
         agent.source.close()
+
+    def _features_dim_of(self, agent: BaseAgent, checkpoint: str | os.PathLike) -> int:
+        """The number of features for this agent (subclasses check here that the agent suits them)."""
+        return 2 * agent.config.latent_size
+
+    def _from_agent(self, agent: BaseAgent) -> None:
+        """Keep what forward needs from the agent beyond its encoder (nothing here)."""
 
     def apply(self, fn) -> "EncoderFeatures":
         """``fn`` on this module only: SB3's orthogonal initialisation (``ortho_init``, on by default) applies itself
@@ -82,3 +93,41 @@ class EncoderFeatures(BaseFeaturesExtractor):
             now, goal = observations["observation"], observations["goal"]
         with torch.set_grad_enabled(torch.is_grad_enabled() and not self.frozen):
             return torch.cat([self._mean(now), self._mean(goal)], dim=1)
+
+
+class GroupFeatures(EncoderFeatures):
+    """The goal relative to the current frame in the agent's own group coordinates: per latent plane of its rho,
+    (cos, sin) of the angle from the current code to the goal code.
+
+    A plane rotation is what each learned action does, so this angle is how far, and which way, the
+    agent's own group says the goal lies along that plane: a policy reads the direction off the sign
+    of the sine instead of learning it from products of raw coordinates. Everything comes from the
+    checkpoint (its encoder, its planes and, if it learned one, its change of basis); no labels. It
+    needs rho as rotations of latent planes (RGrVAE, ForwardVAE with planes); other agents are
+    refused, naming why. The encoder stays frozen: the planes are the checkpoint's.
+    """
+
+    def __init__(self, observation_space: spaces.Space, checkpoint: str | os.PathLike) -> None:
+        super().__init__(observation_space, checkpoint, frozen=True)
+
+    def _features_dim_of(self, agent: BaseAgent, checkpoint: str | os.PathLike) -> int:
+        rho = getattr(agent, "rho", None)
+        planes = getattr(rho, "num_planes", None)
+        if planes is None:
+            agent.source.close()
+            what = "has no latent group representation" if rho is None else "has no latent planes (its rho is so3)"
+            raise ValueError(f"group features need rho as rotations of latent planes, but the {agent.algo} agent in "
+                             f"{checkpoint} {what}; use EncoderFeatures for its raw latents")
+        return 2 * planes
+
+    def _from_agent(self, agent: BaseAgent) -> None:
+        basis = agent.rho.change_of_basis
+        self.register_buffer("basis", None if basis is None else basis.detach().clone())
+
+    def forward(self, observations: dict[str, torch.Tensor] | torch.Tensor) -> torch.Tensor:
+        now, goal = torch.chunk(super().forward(observations), 2, dim=1)
+        if self.basis is not None:  # rho' = C^-1 rho C acts on the planes of C z
+            now, goal = now @ self.basis.T, goal @ self.basis.T
+        a, b = now.unflatten(1, (-1, 2)), goal.unflatten(1, (-1, 2))
+        angle = torch.atan2(a[..., 0] * b[..., 1] - a[..., 1] * b[..., 0], (a * b).sum(-1))
+        return torch.stack([torch.cos(angle), torch.sin(angle)], -1).flatten(1)

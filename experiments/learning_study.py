@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from experiments.reproduce import FIRST_REPORT_SEED
+from vae.metrics.orbit_spacing import orbit_spacing
 
 #: FlatLand's image-continuous angle per action, 2*pi*5/33 (flatland_env.spec.SymmetrySpec.continuous_angle)
 FLATLAND_ANGLE = 2 * math.pi * 5 / 33
@@ -57,6 +58,7 @@ CANDIDATES: dict[str, dict[str, Any]] = {
     "change-of-basis": {"change_of_basis": True},
     "gamma-10": {"gamma": 10.0},
     "angle-init-1.2": {"angle_init": 1.2},
+    "path-consistency-10": {"path_consistency": 10.0},
 }
 
 
@@ -108,6 +110,14 @@ def plane_offset(z: np.ndarray) -> list[float]:
     return out
 
 
+def orbit_steps(agent: Any, world: Any, other: int = 7) -> list[dict[str, float]]:
+    """Per factor (labelled calibration): how evenly the code spaces the factor's action orbit, the other factor
+    held at ``other`` (vae/metrics/orbit_spacing.py). A code that closes its circle with a seam, short steps and
+    one long jump where the object crosses the frame's edge, scores well above 1, and rho's angle settles near
+    the short step."""
+    return [{k: v for k, v in row.items() if k != "factor"} for row in orbit_spacing(agent.encode, world, other)]
+
+
 def study_run(candidate: str, seed: int, updates: int, check_every: int, probe_size: int = 512,
               settings: dict[str, Any] | None = None, k: int = 1) -> dict[str, Any]:
     """Train one candidate on one tuning seed for ``updates`` and record every check (see module doc)."""
@@ -137,6 +147,7 @@ def study_run(candidate: str, seed: int, updates: int, check_every: int, probe_s
             "labelled_angle_errors": angle_errors(agent) if agent.config.tie_angles else None,
             "plane_roundness": plane_roundness(codes),
             "plane_offset": plane_offset(codes),
+            "labelled_orbit_steps": orbit_steps(agent, agent.world),
             "realignments": len(agent.realignments),
             "labelled_accuracy": match_actions(truth.actions, inferred, n_true, n_latent)["accuracy"],
             "labelled_best_accuracy": match_actions(truth.actions, best, n_true, n_latent)["accuracy"],
@@ -282,7 +293,8 @@ def angle_table(out: Path) -> str:
     """Per run that tied its angles: the learned |angle| of each plane at the last check, its labelled error
     against the world's 2*pi*5/33, and the label-free shape of the code's orbits (roundness, centre offset)."""
     lines = ["| candidate | seed | updates | learned abs. angles (rad) | labelled angle error, max | "
-             "plane roundness | plane centre offset |", "|---|---|---|---|---|---|---|"]
+             "plane roundness | plane centre offset | code step, largest / median, per factor (labelled) |",
+             "|---|---|---|---|---|---|---|---|"]
     for folder, runs in _runs_by_candidate(Path(out) / "early"):
         for r in runs:
             last = r["checks"][-1]
@@ -292,9 +304,43 @@ def angle_table(out: Path) -> str:
             errors = last.get("labelled_angle_errors") or [abs(abs(a) - FLATLAND_ANGLE) for a in last["angles"][::2]]
             cells = [" ".join(f"{abs(a):.3f}" for a in last["angles"][::2]), f"{max(errors):.3f}",
                      " ".join(f"{x:.2f}" for x in last.get("plane_roundness") or []) or "-",
-                     " ".join(f"{x:.2f}" for x in last.get("plane_offset") or []) or "-"]
+                     " ".join(f"{x:.2f}" for x in last.get("plane_offset") or []) or "-",
+                     " ".join(f"{o['step_max_over_median']:.2f}" for o in last.get("labelled_orbit_steps") or [])
+                     or "-"]
             lines.append(f"| {folder.name} | {r['seed']} | {last['update']} | " + " | ".join(cells) + " |")
     return "\n".join(lines) if len(lines) > 2 else ""
+
+
+def checkpoint_orbits(paths: list[str]) -> list[dict[str, Any]]:
+    """:func:`orbit_steps` and the learned angles of saved agents (labelled; a diagnosis of finished runs, whatever
+    their seeds: it trains nothing), with their updates and pairs k actions apart."""
+    from agents.base import BaseAgent
+
+    out = []
+    for path in paths:
+        agent = BaseAgent.load(path, device="cpu")
+        try:
+            out.append({"checkpoint": str(path), "seed": agent.config.seed, "k": agent.source.config.k,
+                        "updates": agent.num_steps,
+                        "angles": [round(float(a), 4) for a in agent.rho.effective_angles().detach()[::2]],
+                        "orbit_steps": orbit_steps(agent, agent.world)})
+        finally:
+            agent.source.close()
+    return out
+
+
+def orbit_table(out: Path) -> str:
+    """The kept ``orbits.json`` (:func:`checkpoint_orbits`) as a table, or "" if there is none."""
+    path = Path(out) / "orbits.json"
+    if not path.is_file():
+        return ""
+    lines = ["| checkpoint | seed | k | updates | learned abs. angles (rad) | code step, largest / median, "
+             "per factor |", "|---|---|---|---|---|---|"]
+    for r in json.loads(path.read_text()):
+        steps = " ".join(f"{o['step_max_over_median']:.2f}" for o in r["orbit_steps"])
+        lines.append(f"| `{r['checkpoint']}` | {r['seed']} | {r['k']} | {r['updates']} | "
+                     f"{' '.join(f'{abs(a):.3f}' for a in r['angles'])} | {steps} |")
+    return "\n".join(lines)
 
 
 def write_summary(out: Path) -> str:
@@ -304,6 +350,10 @@ def write_summary(out: Path) -> str:
     if angles:
         text += ("\n\n## Learned angles at the last check (runs with tied angles; `-k<k>`: pairs k actions apart, "
                  "N = k)\n\n" + angles)
+    orbits = orbit_table(out)
+    if orbits:
+        text += ("\n\n## Code steps of finished runs (`--orbits`; labelled diagnosis of saved agents, trains "
+                 "nothing)\n\n" + orbits)
     if full:
         text += "\n\n## Full runs (the main job's stopping rule and cap, then criteria (a)-(c))\n\n" + full_table(full)
     (Path(out) / "summary.json").write_text(json.dumps({"early": rows, "full": full}, indent=1))

@@ -6,7 +6,9 @@
 Writes ``--out`` (results/acting/downstream.json: per kind of features and seed, the success-rate
 learning curve and the env steps to 90 % success, or null) after every run, so a killed job
 resumes where it stopped, and the learning-curve figure ``--png``. A checkpoint left empty skips
-that kind of features; ``--no-pixels`` skips the pixel baseline. Exit codes: 0 done, 2 bad flags.
+that kind of features; ``--group`` adds the RGrVAE and ForwardVAE checkpoints' group
+features; ``--no-pixels`` skips the pixel baseline; ``--task.max-goal-distance 0`` puts goals
+anywhere. Exit codes: 0 done, 2 bad flags.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from pathlib import Path
 
 import tyro
 
-from acting.downstream import DownstreamConfig
+from acting.downstream import GROUP_SUFFIX, DownstreamConfig
 
 
 @dataclass
@@ -28,6 +30,9 @@ class Args:
     """ForwardVAE checkpoint (empty: skip)"""
     vae: str = ""
     """beta-VAE checkpoint (empty: skip)"""
+    group: bool = False
+    """also train from the RGrVAE and ForwardVAE checkpoints' group features (agents.sb3.GroupFeatures): runs
+    named rgrvae-group, forward-group"""
     pixels: bool = True
     """also train from raw pixels (NatureCNN)"""
     seeds: int = 3
@@ -58,6 +63,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"error: --{name} {path} is not a file", file=sys.stderr)
                 return 2
             features[name] = path
+            if args.group and name != "vae":
+                features[name + GROUP_SUFFIX] = path
     if not features or args.seeds < 1:
         print("error: nothing to run: give at least one checkpoint or --pixels, and --seeds >= 1", file=sys.stderr)
         return 2

@@ -1,6 +1,7 @@
 """Rerun the learning study on tuning seeds (experiments/learning_study.py; docs/method.md, "The learning study").
 
     python scripts/study_learning.py --candidates before policy-angles-realign --seeds 0 1 2 --jobs 2
+    python scripts/study_learning.py --orbits runs/reproduce/claim4/k3_s100/checkpoint.pt   # code steps of a run
 
 Each (candidate, seed) trains RGrVAE on FlatLand-v0 for --updates and records label-free
 diagnostics and labelled calibration at every check; runs already kept under --out are
@@ -40,6 +41,9 @@ class Args:
     """full runs instead: the main job's stopping rule and cap, then criteria (a)-(c) (--updates is ignored)"""
     out: Path = Path("results/tuning/learning_study")
     """where the runs and the summary go"""
+    orbits: list[str] = field(default_factory=list)
+    """instead of training: checkpoints whose code steps along each factor's orbit (orbit_steps, labelled) are
+    written to OUT/orbits.json and the summary"""
 
 
 def _one(candidate: str, seed: int, updates: int, check_every: int, threads: int, full: bool, k: int, cap: int,
@@ -72,6 +76,13 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    if args.orbits:
+        from agents.files import write_json
+        from experiments.learning_study import checkpoint_orbits
+
+        write_json(Path(args.out) / "orbits.json", checkpoint_orbits(args.orbits))
+        print(write_summary(args.out))
+        return 0
     todo = [(c, s) for c in args.candidates for s in args.seeds
             if not run_path(args.out, c, s, args.full, args.k, args.cap).is_file()]
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:

@@ -91,9 +91,11 @@ def flags_given(argv: list[str]) -> set[str]:
 
 
 def apply_world_settings(config: Any, env_id: str, given: set[str]) -> tuple[Any, dict[str, Any]]:
-    """``config`` with the settings the world suggests for the fields the user did not set, and those settings."""
+    """``config`` with the settings the world suggests for the fields the user did not set, and those of them
+    that change a value."""
     fields = {f.name for f in dataclasses.fields(config)}
-    chosen = {k: v for k, v in world_agent_settings(env_id).items() if k in fields and k not in given}
+    chosen = {k: v for k, v in world_agent_settings(env_id).items()
+              if k in fields and k not in given and getattr(config, k) != v}
     return (dataclasses.replace(config, **chosen) if chosen else config), chosen
 
 

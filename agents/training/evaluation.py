@@ -26,6 +26,9 @@ from vae.metrics.suite import evaluate, to_jsonable
 MIN_ACTION_ACCURACY = 0.95
 ANGLE_TOLERANCE = 0.03
 MAX_EQUIVARIANCE_ERROR = 0.02
+#: on a finite group that is not a product of cycles (the cube): the largest group-relation error and equivariance
+MAX_RELATION_ERROR = 0.05
+MAX_GROUP_EQUIVARIANCE_ERROR = 0.05
 
 METRICS_NAME = "metrics.json"
 SUMMARY_NAME = "latent_actions.png"
@@ -150,9 +153,43 @@ def headline(record: dict) -> dict[str, float | None]:
     if acc:
         out["action_accuracy"] = acc["action_accuracy"]
         out["relative_equivariance_error"] = acc["relative_equivariance_error"]
-        errs = [r["error"] for r in acc["angles"] if r["error"] is not None]
-        out["max_angle_error"] = max(errs) if errs else None
+        if "angles" in acc:
+            errs = [r["error"] for r in acc["angles"] if r["error"] is not None]
+            out["max_angle_error"] = max(errs) if errs else None
+        else:
+            out["group_relation_error"] = acc["group_relation_error"]
     return out
+
+
+def relation_acceptance(suite: dict) -> dict:
+    """The criteria on a finite group with no angle per action (the cube; docs/metrics.md, "Group-relation error").
+
+    (a) held-out matched accuracy >= :data:`MIN_ACTION_ACCURACY`; (b) every order, inverse and
+    commutator relation of the world holds within :data:`MAX_RELATION_ERROR`; (c) relative
+    equivariance error <= :data:`MAX_GROUP_EQUIVARIANCE_ERROR`; and, where the world has pairs of
+    actions that do not commute, at least one learned pair that does not either: a commutative
+    image of the group fails this even if its relations were close.
+    """
+    est, eqv, rel = (suite.get(k, {}) for k in ("action_estimation", "equivariance", "group_relations"))
+    accuracy, rel_err, worst = est.get("accuracy"), eqv.get("relative_error"), rel.get("max_error")
+    needs_non_commuting = bool(rel.get("world_non_commuting"))
+    passed = {
+        "action_accuracy": accuracy is not None and accuracy >= MIN_ACTION_ACCURACY,
+        "group_relations": worst is not None and worst <= MAX_RELATION_ERROR,
+        "equivariance": rel_err is not None and rel_err <= MAX_GROUP_EQUIVARIANCE_ERROR,
+        "non_commuting": not needs_non_commuting or bool(rel.get("learned_non_commuting")),
+    }
+    passed["all"] = all(passed.values())
+    return {
+        "action_accuracy": accuracy,
+        "group_relation_error": worst,
+        "group_relation_error_by_kind": rel.get("max_error_by_kind"),
+        "relative_equivariance_error": rel_err,
+        "learned_non_commuting": rel.get("learned_non_commuting"),
+        "thresholds": {"action_accuracy_min": MIN_ACTION_ACCURACY, "group_relation_error_max": MAX_RELATION_ERROR,
+                       "relative_equivariance_error_max": MAX_GROUP_EQUIVARIANCE_ERROR},
+        "passed": passed,
+    }
 
 
 def evaluate_agent(
@@ -179,6 +216,8 @@ def evaluate_agent(
         record["latent_actions"] = agent.angle_table()
         if cyclic:
             record["acceptance"] = acceptance(agent, suite)
+        elif agent.spec.is_discrete and "max_error" in suite.get("group_relations", {}):
+            record["acceptance"] = relation_acceptance(suite)
         record["verdict"] = verdict(agent, record.get("acceptance"))
     for rescue in ("realignments", "restarts"):  # RGrVAE's label-free rescues, each an event with its update
         if hasattr(agent, rescue):

@@ -46,11 +46,12 @@ What the toolkit does here:
     linear representation needs matrices that do not commute (R_a itself, on R^3). RGrVAE's
     latent actions are rotations of separate 2-D planes, which commute, so at best it learns
     a commutative image of the group: every such image factors through the abelianisation
-    S4 / A4 = C_2, in which all six quarter turns are the same element (a turn by pi). It
-    can still train here, but it cannot represent this group faithfully. ForwardVAE can:
-    with ``group="so3"`` each action is a learned 3-D rotation of the first three latent
-    dimensions (vae/so3.py), and the world suggests it (``agent_settings``; a model whose
-    config has no ``group`` field, RGrVAE or the beta-VAE, is not given it).
+    S4 / A4 = C_2, in which all six quarter turns are the same element (a turn by pi). So
+    plane rotations cannot represent this group faithfully. With ``group="so3"`` each latent
+    action is a learned 3-D rotation of the first three latent dimensions (vae/so3.py), which
+    can; the world suggests it to ForwardVAE and RGrVAE (``agent_settings``, with RGrVAE's
+    plane options off: a 3-D block has no planes to tie, realign or restart by; a model
+    without these fields, the beta-VAE, is not given them).
 """
 
 from __future__ import annotations
@@ -180,8 +181,10 @@ def _frame_cache(frame_size: int) -> np.ndarray:
 class RotatingCubeEnv(SymmetryWorld):
     """A cube turned by quarter turns about world axes; see the module docstring."""
 
-    #: latent rotations that need not commute (ForwardVAE's so3 block), as the cube's quarter turns do not
-    agent_settings: ClassVar[dict[str, Any]] = {"group": "so3"}
+    #: latent rotations that need not commute (the so3 block), as the cube's quarter turns do not, and no plane
+    #: options, which the block cannot use
+    agent_settings: ClassVar[dict[str, Any]] = {"group": "so3", "tie_angles": False, "change_of_basis": False,
+                                                "realign": False, "restart_after": 0}
 
     def __init__(self, frame_size: int = 64, obs_mode: str = "rgb", render_mode: str | None = None) -> None:
         check_frame_size(frame_size)

@@ -71,8 +71,8 @@ def test_kept_downstream_runs_are_dropped_only_for_another_checkpoint(tmp_path, 
 
     def fake_ppo(feature, checkpoint, seed, cfg):
         calls.append((feature, seed))
-        return {"feature": feature, "checkpoint": checkpoint, "seed": seed, "success_rate": [1.0],
-                "steps_to_90": 1, "steps_per_second": 1.0}
+        return {"feature": feature, "checkpoint": checkpoint, "checkpoint_sha256": downstream.checkpoint_digest(
+            checkpoint), "seed": seed, "success_rate": [1.0], "steps_to_90": 1, "steps_per_second": 1.0}
 
     monkeypatch.setattr(downstream, "train_ppo", fake_ppo)
     out, cfg, logged = tmp_path / "d.json", DownstreamConfig(), []
@@ -81,7 +81,51 @@ def test_kept_downstream_runs_are_dropped_only_for_another_checkpoint(tmp_path, 
     assert calls == [("pixels", 0), ("rgrvae", 0)]
     downstream.run_all({"pixels": None, "rgrvae": str(tmp_path / "." / "a.pt")}, [0], cfg, out, log=logged.append)
     assert len(calls) == 2  # the same file by another spelling: both runs kept
+    (tmp_path / "b.pt").write_text("y")
     downstream.run_all({"rgrvae": str(tmp_path / "b.pt")}, [0], cfg, out, log=logged.append)
     assert calls[-1] == ("rgrvae", 0) and len(calls) == 3 and any("dropped" in line for line in logged)
+    (tmp_path / "b.pt").write_text("retrained")  # the same path, another agent: its kept run no longer counts
+    downstream.run_all({"rgrvae": str(tmp_path / "b.pt")}, [0], cfg, out, log=logged.append)
+    assert len(calls) == 4
     kept = json.loads(out.read_text())["runs"]
     assert sorted((r["feature"], r["checkpoint"] is None) for r in kept) == [("pixels", True), ("rgrvae", False)]
+
+
+def test_downstream_script_trains_on_group_features_with_goals_anywhere(tmp_path, load_script):
+    from agent_helpers import tiny_agent
+
+    tiny_agent("rgrvae").save(tmp_path / "a.pt")
+    script = load_script("downstream_sb3")
+    out = tmp_path / "d.json"
+    argv = ["--seeds", "1", "--task.steps", "32", "--task.n-steps", "32", "--task.batch-size", "32",
+            "--task.n-epochs", "1", "--task.curve-every", "32", "--task.window", "2", "--task.horizon", "4",
+            "--task.max-goal-distance", "0", "--no-pixels", "--group", "--rgrvae", str(tmp_path / "a.pt"),
+            "--out", str(out), "--png", str(tmp_path / "d.png")]
+    assert script.main(argv) == 0
+    record = json.loads(out.read_text())
+    assert [r["feature"] for r in record["runs"]] == ["rgrvae", "rgrvae-group"]
+    assert record["config"]["max_goal_distance"] == 0
+    with pytest.raises(ValueError, match="max_goal_distance"):
+        DownstreamConfig(max_goal_distance=-1)
+
+
+def test_rho_planning_keeps_only_passing_runs_and_its_table_reads_the_record(tmp_path):
+    from acting.report import rho_planning_section
+    from acting.rho_planning import passing_runs
+
+    for name, ok in (("a", True), ("b", False)):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "checkpoint.pt").write_text("x")
+        (tmp_path / name / "metrics.json").write_text(json.dumps({"acceptance": {"passed": {"all": ok}}}))
+    assert passing_runs([tmp_path / "a", tmp_path / "b"]) == [tmp_path / "a"]
+    with pytest.raises(ValueError, match="finished runs"):
+        passing_runs([tmp_path])
+    root = tmp_path / "acting"
+    root.mkdir()
+    assert "No kept results yet" in rho_planning_section(root)
+    (root / "plan_by_rho.json").write_text(json.dumps({
+        "episodes": 10, "seed": 0, "horizon": 100, "given": ["a", "b"], "passed": 1, "command": "python x",
+        "runs": [{"seed": 7, "updates": 4500, "cycle": {"success_rate": 1.0}, "arithmetic": {"success_rate": 0.25},
+                  "orbit_spacing": [{"step_max_over_median": 1.4}, {"step_max_over_median": 1.25}]}]}))
+    text = rho_planning_section(root)
+    assert "| 7 | 4,500 | 100.0 % | 25.0 % | 1.40 / 1.25 |" in text and "1 of 2 runs given" in text

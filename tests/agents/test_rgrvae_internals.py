@@ -265,3 +265,17 @@ def test_a_latent_path_other_than_sampled_needs_the_expected_policy_loss():
         RGrVAEConfig(latent_path="greedy")
     with pytest.raises(ValueError, match="needs policy_update=expected"):
         RGrVAEConfig(latent_path="best", policy_update="reinforce")
+
+
+def test_path_consistency_asks_each_intermediate_code_to_be_the_code_of_its_decoded_frame():
+    torch.manual_seed(0)
+    agent = tiny_agent("rgrvae", data={"k": 2}, action_steps=2, path_consistency=5.0)
+    batch, _ = split_labels(agent.source.next_batch(8))
+    loss, stats = agent._loss(batch)
+    assert stats["path_consistency"] > 0  # an untrained encoder does not give back the codes it decodes from
+    loss.backward()
+    assert agent.vae.decoder.fc[0].weight.grad.abs().sum() > 0
+    plain = tiny_agent("rgrvae", data={"k": 2}, action_steps=2)
+    assert "path_consistency" not in plain._loss(batch)[1]  # off by default: the paper's loss
+    one_step = tiny_agent("rgrvae", path_consistency=5.0)  # N = 1: no intermediate code, no term
+    assert "path_consistency" not in one_step._loss(split_labels(one_step.source.next_batch(8))[0])[1]

@@ -155,6 +155,20 @@ def test_the_main_job_says_which_world_settings_it_applied(script, tmp_path, cap
     assert (saved["latent_size"], saved["recon_loss"]) == (8, "bernoulli")
 
 
+def test_rgrvae_on_the_cube_takes_its_so3_suggestion_and_is_judged_by_the_group_relations(script, tmp_path, capsys):
+    argv = ["--env-id", "RotatingCube-v0", "--latent-size", "6", "--total-steps", "2", "--run-dir",
+            str(tmp_path / "run"), *QUICK]
+    assert script.main(argv) == 0
+    assert "RotatingCube-v0 suggests --group so3 --tie-angles False --realign False --restart-after 0" in (
+        capsys.readouterr().out)
+    record = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert record["config"]["group"] == "so3"
+    acc = record["acceptance"]
+    assert set(acc["passed"]) == {"action_accuracy", "group_relations", "equivariance", "non_commuting", "all"}
+    assert acc["group_relation_error"] == record["metrics"]["group_relations"]["max_error"]
+    assert record["metrics"]["group_relations"]["world_non_commuting"]  # the cube's x and y turns, and more
+
+
 def _run(total_steps=8, checkpoint_every=3) -> RunConfig:
     return RunConfig(total_steps=total_steps, checkpoint_every=checkpoint_every, eval_samples=8, progress=False)
 

@@ -8,7 +8,7 @@ from agent_helpers import tiny_agent
 from stable_baselines3 import PPO
 
 import flatland_env  # noqa: F401
-from agents.sb3 import EncoderFeatures
+from agents.sb3 import EncoderFeatures, GroupFeatures
 
 
 @pytest.fixture(scope="module")
@@ -71,3 +71,41 @@ def test_bad_feature_arguments(checkpoint, tmp_path):
         EncoderFeatures(gym.spaces.Dict({"observation": space["observation"]}), checkpoint)
     with pytest.raises(ValueError):
         EncoderFeatures(space, tmp_path / "missing.pt")
+
+
+def test_group_features_are_the_angle_to_the_goal_on_each_plane_of_rho(checkpoint):
+    agent = tiny_agent("rgrvae")
+    env = gym.make("FlatLandGoal-v0")
+    obs, _ = env.reset(seed=0)
+    feats = GroupFeatures(env.observation_space, checkpoint)
+    out = feats({k: torch.as_tensor(v[None]).float() / 255 for k, v in obs.items()}).detach().numpy()
+    assert out.shape == (1, 4) and feats.features_dim == 4  # (cos, sin) for each of the 2 planes
+    z, g = agent.encode(obs["observation"][None])[0], agent.encode(obs["goal"][None])[0]
+    for p in range(2):
+        turn = np.angle(complex(*g[2 * p:2 * p + 2]) / complex(*z[2 * p:2 * p + 2]))
+        np.testing.assert_allclose(out[0, 2 * p:2 * p + 2], [np.cos(turn), np.sin(turn)], atol=1e-4)
+    # the goal equal to the current frame: no turn on any plane
+    same = {"observation": torch.as_tensor(obs["observation"][None]).float() / 255}
+    same["goal"] = same["observation"]
+    np.testing.assert_allclose(feats(same).detach().numpy(), [[1, 0, 1, 0]], atol=1e-5)
+    assert not any(p.requires_grad for p in feats.parameters())
+
+
+def test_group_features_read_the_planes_through_a_learned_change_of_basis(tmp_path):
+    agent = tiny_agent("rgrvae", change_of_basis=True)
+    with torch.no_grad():
+        agent.rho.change_of_basis.copy_(torch.tensor([[0.0, 0, 1, 0], [0, 0, 0, 1], [1, 0, 0, 0], [0, 1, 0, 0]]))
+    agent.save(tmp_path / "cob.pt")
+    env = gym.make("FlatLandGoal-v0")
+    obs, _ = env.reset(seed=1)
+    out = GroupFeatures(env.observation_space, tmp_path / "cob.pt")(
+        {k: torch.as_tensor(v[None]).float() / 255 for k, v in obs.items()}).detach().numpy()
+    z, g = agent.encode(obs["observation"][None])[0], agent.encode(obs["goal"][None])[0]
+    turn = np.angle(complex(*g[2:4]) / complex(*z[2:4]))  # the basis swaps the planes: plane 0 is axes 2, 3
+    np.testing.assert_allclose(out[0, :2], [np.cos(turn), np.sin(turn)], atol=1e-4)
+
+
+def test_group_features_refuse_an_agent_without_latent_planes(tmp_path):
+    tiny_agent("vae").save(tmp_path / "beta.pt")
+    with pytest.raises(ValueError, match="no latent group representation.*EncoderFeatures"):
+        GroupFeatures(gym.make("FlatLandGoal-v0").observation_space, tmp_path / "beta.pt")

@@ -1,4 +1,5 @@
-"""ForwardVAE with the so3 group on RotatingCube-v0: trains, round-trips, is suggested, refuses plane options."""
+"""The so3 group on RotatingCube-v0, for ForwardVAE and RGrVAE: trains, round-trips, is suggested, refuses plane
+options."""
 
 from __future__ import annotations
 
@@ -43,15 +44,16 @@ def test_a_tiny_forward_vae_with_so3_trains_on_the_cube_and_round_trips(tmp_path
     loaded.learn(1, progress_bar=False)  # the optimiser state came back in its groups
 
 
-def test_the_cube_suggests_so3_only_to_a_model_with_the_option():
+def test_the_cube_suggests_so3_and_no_plane_options_to_the_models_with_them():
     from agents.training.cli import apply_world_settings
 
     config, applied = apply_world_settings(ForwardVAEConfig(), "RotatingCube-v0", set())
-    assert applied == {"group": "so3"} and config.group == "so3"
+    assert applied == {"group": "so3"} and config.group == "so3"  # its other plane options are off already
     config, applied = apply_world_settings(ForwardVAEConfig(), "RotatingCube-v0", {"group"})
     assert applied == {} and config.group == "planes"  # a flag the user passes wins
-    for other in (RGrVAEConfig(), AgentConfig()):  # RGrVAE and the beta-VAE have no group: not given it
-        assert apply_world_settings(other, "RotatingCube-v0", set()) == (other, {})
+    config, applied = apply_world_settings(RGrVAEConfig(), "RotatingCube-v0", set())
+    assert applied == {"group": "so3", "tie_angles": False, "realign": False, "restart_after": 0}
+    assert apply_world_settings(AgentConfig(), "RotatingCube-v0", set()) == (AgentConfig(), {})  # the beta-VAE
 
 
 @pytest.mark.parametrize("kwargs, message", [
@@ -66,11 +68,28 @@ def test_plane_options_with_so3_are_refused_by_name(kwargs, message):
         ForwardVAEConfig(**kwargs)
 
 
-def test_rgrvae_refuses_the_group_option_saying_it_is_not_supported_yet():
-    from agents import RGrVAE
+def test_a_tiny_rgrvae_with_so3_trains_on_the_cube_and_round_trips(tmp_path):
+    agent = tiny_agent("rgrvae", data=CUBE, group="so3")
+    c = agent.config  # the keyword group=so3 turns the plane options off
+    assert (c.tie_angles, c.realign, c.restart_after, c.change_of_basis) == (False, False, 0, False)
+    assert isinstance(agent.rho, SO3Representation) and agent.num_latent_actions == 6
+    start = agent.rho.generators.detach().clone()
+    agent.learn(3, progress_bar=False)
+    assert not torch.equal(agent.rho.generators.detach(), start)  # the rotations learn from the policy's choices
+    path = tmp_path / "ckpt.pt"
+    agent.save(path)
+    loaded = BaseAgent.load(path)
+    assert loaded.config.group == "so3" and isinstance(loaded.rho, SO3Representation)
+    probe = Probe.sample(agent, 8)
+    np.testing.assert_array_equal(loaded.infer_actions(probe.obs, probe.next_obs),
+                                  agent.infer_actions(probe.obs, probe.next_obs))
+    loaded.learn(1, progress_bar=False)
 
-    with pytest.raises(ValueError, match="rgrvae does not support group='so3' yet"):
-        RGrVAE("RotatingCube-v0", group="so3")
+
+@pytest.mark.parametrize("option", [{"realign": True}, {"restart_after": 100}, {"tie_angles": True}])
+def test_rgrvae_refuses_its_plane_rescues_with_so3_by_name(option):
+    with pytest.raises(ValueError, match="--" + next(iter(option)).replace("_", "-")):
+        tiny_agent("rgrvae", data=CUBE, group="so3", **option)
 
 
 def test_so3_cannot_plan_and_says_why():
@@ -78,3 +97,17 @@ def test_so3_cannot_plan_and_says_why():
 
     with pytest.raises(CannotPlanError, match="3-D latent block"):
         tiny_agent("forward", group="so3").planner()  # FlatLand: a cyclic product, but no planes to plan on
+
+
+def test_relation_acceptance_needs_the_relations_and_a_pair_that_does_not_commute():
+    from agents.training.evaluation import relation_acceptance
+
+    def suite(worst, learned_non_commuting):
+        return {"action_estimation": {"accuracy": 1.0}, "equivariance": {"relative_error": 0.01},
+                "group_relations": {"max_error": worst, "learned_non_commuting": learned_non_commuting,
+                                    "world_non_commuting": [["x+", "y+"]]}}
+
+    assert relation_acceptance(suite(0.01, [["x+", "y+"]]))["passed"]["all"]
+    commutative = relation_acceptance(suite(0.01, []))["passed"]  # a commutative image: relations alone do not do
+    assert not commutative["all"] and not commutative["non_commuting"] and commutative["group_relations"]
+    assert not relation_acceptance(suite(0.2, [["x+", "y+"]]))["passed"]["group_relations"]

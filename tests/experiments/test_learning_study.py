@@ -49,3 +49,4 @@ def test_runs_on_k_step_pairs_and_with_their_own_cap_are_kept_apart(tmp_path):
     assert run_path(tmp_path, "defaults", 1).parts[-3:] == ("early", "defaults", "s1.json")
     assert run_path(tmp_path, "defaults", 1, k=3).parts[-2] == "defaults-k3"
     assert run_path(tmp_path, "defaults", 1, full=True, k=3, cap=15600).parts[-3:-1] == ("full", "defaults-k3-cap15600")
+

@@ -158,9 +158,10 @@ def test_metric_suite_runs_what_applies_and_skips_naming_the_group():
     for name in ("independence", "d_lsbd"):
         assert "rotations of the cube (order 24, isomorphic to S4)" in r[name]["skipped"]
     ran = {m for m, v in r.items() if isinstance(v, dict) and "skipped" not in v} - {"group", "seconds"}
-    assert ran == {"action_estimation", "beta_vae", "dci", "equivariance", "factor_vae", "mig",
+    assert ran == {"action_estimation", "beta_vae", "dci", "equivariance", "factor_vae", "group_relations", "mig",
                    "modularity_explicitness", "sap"}
     assert r["equivariance"]["relative_error"] < 1e-12 and r["action_estimation"]["accuracy"] == 1.0
+    assert r["group_relations"]["max_error"] < 1e-9 and len(r["group_relations"]["learned_non_commuting"]) == 12
 
 
 def test_equivariance_of_a_3d_representation_and_of_a_commutative_one():

@@ -8,10 +8,12 @@ from vae.metrics.beta_vae import beta_vae_score
 from vae.metrics.dci import dci, dci_from_samples
 from vae.metrics.equivariance import equivariance_error
 from vae.metrics.factor_vae import factor_vae_score
+from vae.metrics.group_relations import relation_errors
 from vae.metrics.independence import fit_action_maps, independence_score
 from vae.metrics.lsbd import d_lsbd, d_lsbd_from_grid
 from vae.metrics.mig import mig, mig_from_samples
 from vae.metrics.modularity import modularity_explicitness
+from vae.metrics.orbit_spacing import orbit_spacing
 from vae.metrics.registry import Metric, register_metric, registered_metrics
 from vae.metrics.sap import sap, sap_from_samples
 from vae.metrics.suite import evaluate
@@ -33,8 +35,10 @@ __all__ = [
     "mig",
     "mig_from_samples",
     "modularity_explicitness",
+    "orbit_spacing",
     "register_metric",
     "registered_metrics",
+    "relation_errors",
     "sap",
     "sap_from_samples",
 ]

@@ -81,18 +81,24 @@ def equivariance_error(
     }
 
 
-def _model_equivariance(model: Any, world: Any, rng: np.random.Generator, n: int) -> dict:
-    """The model's own rho against its encoder, with its true-action map or the Hungarian one."""
+def model_action_map(model: Any, world: Any, rng: np.random.Generator, n: int,
+                     num_latent: int) -> tuple[np.ndarray | None, str]:
+    """Which latent action stands for each true action: the model's own map (supervised models), else the
+    Hungarian matching of its inferred actions on ``n`` fresh transitions, else the identity (None)."""
     from vae.metrics.action_estimation import action_estimation
 
-    mats = np.asarray(model.action_representations())
     if callable(getattr(model, "true_action_map", None)):
-        mapping, source = np.asarray(model.true_action_map()), "model.true_action_map()"
-    elif callable(getattr(model, "infer_actions", None)):
-        mapping = action_estimation(model.infer_actions, world, rng, 2 * n, num_latent=mats.shape[0])["mapping"]
-        source = "Hungarian matching of model.infer_actions"
-    else:
-        mapping, source = None, "identity"
+        return np.asarray(model.true_action_map()), "model.true_action_map()"
+    if callable(getattr(model, "infer_actions", None)):
+        mapping = action_estimation(model.infer_actions, world, rng, n, num_latent=num_latent)["mapping"]
+        return mapping, "Hungarian matching of model.infer_actions"
+    return None, "identity"
+
+
+def _model_equivariance(model: Any, world: Any, rng: np.random.Generator, n: int) -> dict:
+    """The model's own rho against its encoder, with its true-action map or the Hungarian one."""
+    mats = np.asarray(model.action_representations())
+    mapping, source = model_action_map(model, world, rng, 2 * n, mats.shape[0])
     out = equivariance_error(model.encode, world, rng, mats, mapping, n)
     out["action_map_source"] = source
     return out
