@@ -92,6 +92,7 @@ def train_ppo(feature: str, checkpoint: str | None, seed: int, cfg: DownstreamCo
                     self.ends.append((self.num_timesteps, bool(info.get("is_success", False))))
             return True
 
+    digest = checkpoint_digest(checkpoint)  # before training: the file the run starts from
     env = gym.make(cfg.env_id, horizon=cfg.horizon, max_goal_distance=cfg.max_goal_distance or None)
     extractor = GroupFeatures if feature.endswith(GROUP_SUFFIX) else EncoderFeatures
     policy_kwargs = {} if checkpoint is None else dict(
@@ -105,7 +106,7 @@ def train_ppo(feature: str, checkpoint: str | None, seed: int, cfg: DownstreamCo
     seconds = time.perf_counter() - t0
     env.close()
     return {"feature": feature, "checkpoint": None if checkpoint is None else str(checkpoint),
-            "checkpoint_sha256": checkpoint_digest(checkpoint), "seed": seed,
+            "checkpoint_sha256": digest, "seed": seed,
             "seconds": seconds, "steps_per_second": cfg.steps / seconds,
             **success_curve(ends.ends, cfg.steps, cfg.window, cfg.curve_every)}
 

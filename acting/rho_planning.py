@@ -42,6 +42,9 @@ def plan_by_rho(folders: list[str | Path], episodes: int = 200, seed: int = 0, h
     for folder in chosen:
         agent = BaseAgent.load(folder / "checkpoint.pt", device="cpu")
         try:
+            if agent.world is None:
+                raise ValueError(f"the agent in {folder} has no world to plan in (it was trained from a dataset "
+                                 f"that records none)")
             row: dict[str, Any] = {"run": str(folder), "seed": agent.config.seed, "updates": agent.num_steps,
                                    "orbit_spacing": orbit_spacing(agent.encode, agent.world)}
             for method in METHODS:

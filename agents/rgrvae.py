@@ -115,6 +115,9 @@ class RGrVAEConfig(LatentActionConfig):
         if self.latent_path != "sampled" and self.policy_update == "reinforce":
             raise ValueError("latent_path argmax or best needs policy_update=expected (reinforce learns from the "
                              "sampled action)")
+        if self.path_consistency > 0 and self.action_steps == 1:
+            raise ValueError("path_consistency weighs the intermediate codes of a latent path of N > 1 steps; with "
+                             "action_steps=1 there are none: set action_steps (N = k for k-step pairs) or leave it 0")
         if self.discounted and self.policy_update != "reinforce":
             raise ValueError("discounted returns need policy_update=reinforce (expected uses each step's rewards)")
 

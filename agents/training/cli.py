@@ -92,10 +92,14 @@ def flags_given(argv: list[str]) -> set[str]:
 
 def apply_world_settings(config: Any, env_id: str, given: set[str]) -> tuple[Any, dict[str, Any]]:
     """``config`` with the settings the world suggests for the fields the user did not set, and those of them
-    that change a value."""
+    that change a value. When ``group`` ends up so3, the plane options the user did not set are turned off
+    with it (the block has no planes to tie, realign or restart by)."""
     fields = {f.name for f in dataclasses.fields(config)}
-    chosen = {k: v for k, v in world_agent_settings(env_id).items()
-              if k in fields and k not in given and getattr(config, k) != v}
+    suggested = {k: v for k, v in world_agent_settings(env_id).items() if k in fields and k not in given}
+    if suggested.get("group", getattr(config, "group", None)) == "so3":  # a 3-D block has no planes: their options off
+        plane_off = getattr(config, "PLANE_OPTIONS", {})
+        suggested = {**suggested, **{k: v for k, v in plane_off.items() if k not in given and k not in suggested}}
+    chosen = {k: v for k, v in suggested.items() if getattr(config, k) != v}
     return (dataclasses.replace(config, **chosen) if chosen else config), chosen
 
 

@@ -49,9 +49,9 @@ What the toolkit does here:
     S4 / A4 = C_2, in which all six quarter turns are the same element (a turn by pi). So
     plane rotations cannot represent this group faithfully. With ``group="so3"`` each latent
     action is a learned 3-D rotation of the first three latent dimensions (vae/so3.py), which
-    can; the world suggests it to ForwardVAE and RGrVAE (``agent_settings``, with RGrVAE's
-    plane options off: a 3-D block has no planes to tie, realign or restart by; a model
-    without these fields, the beta-VAE, is not given them).
+    can; the world suggests it to ForwardVAE and RGrVAE (``agent_settings``; the CLI then turns
+    the plane options the user did not set off, as a 3-D block has no planes to tie, realign
+    or restart by; the beta-VAE has no ``group`` and is not given it).
 """
 
 from __future__ import annotations
@@ -181,10 +181,8 @@ def _frame_cache(frame_size: int) -> np.ndarray:
 class RotatingCubeEnv(SymmetryWorld):
     """A cube turned by quarter turns about world axes; see the module docstring."""
 
-    #: latent rotations that need not commute (the so3 block), as the cube's quarter turns do not, and no plane
-    #: options, which the block cannot use
-    agent_settings: ClassVar[dict[str, Any]] = {"group": "so3", "tie_angles": False, "change_of_basis": False,
-                                                "realign": False, "restart_after": 0}
+    #: latent rotations that need not commute (the so3 block), as the cube's quarter turns do not
+    agent_settings: ClassVar[dict[str, Any]] = {"group": "so3"}
 
     def __init__(self, frame_size: int = 64, obs_mode: str = "rgb", render_mode: str | None = None) -> None:
         check_frame_size(frame_size)

@@ -94,15 +94,17 @@ def test_group_features_are_the_angle_to_the_goal_on_each_plane_of_rho(checkpoin
 def test_group_features_read_the_planes_through_a_learned_change_of_basis(tmp_path):
     agent = tiny_agent("rgrvae", change_of_basis=True)
     with torch.no_grad():
-        agent.rho.change_of_basis.copy_(torch.tensor([[0.0, 0, 1, 0], [0, 0, 0, 1], [1, 0, 0, 0], [0, 1, 0, 0]]))
+        agent.rho.change_of_basis.copy_(torch.tensor([[0.0, 0, 2, 1], [0, 0, 0, 1], [1, 0, 0, 0], [0, 1, 0, 0]]))
     agent.save(tmp_path / "cob.pt")
     env = gym.make("FlatLandGoal-v0")
     obs, _ = env.reset(seed=1)
     out = GroupFeatures(env.observation_space, tmp_path / "cob.pt")(
         {k: torch.as_tensor(v[None]).float() / 255 for k, v in obs.items()}).detach().numpy()
-    z, g = agent.encode(obs["observation"][None])[0], agent.encode(obs["goal"][None])[0]
-    turn = np.angle(complex(*g[2:4]) / complex(*z[2:4]))  # the basis swaps the planes: plane 0 is axes 2, 3
-    np.testing.assert_allclose(out[0, :2], [np.cos(turn), np.sin(turn)], atol=1e-4)
+    c = agent.rho.change_of_basis.detach().numpy()  # not symmetric: C z and C^-1 z differ
+    z, g = (c @ agent.encode(obs[k][None])[0] for k in ("observation", "goal"))  # rho' = C^-1 rho C turns C z
+    for p in range(2):
+        turn = np.angle(complex(*g[2 * p:2 * p + 2]) / complex(*z[2 * p:2 * p + 2]))
+        np.testing.assert_allclose(out[0, 2 * p:2 * p + 2], [np.cos(turn), np.sin(turn)], atol=1e-4)
 
 
 def test_group_features_refuse_an_agent_without_latent_planes(tmp_path):

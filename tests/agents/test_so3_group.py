@@ -53,6 +53,10 @@ def test_the_cube_suggests_so3_and_no_plane_options_to_the_models_with_them():
     assert applied == {} and config.group == "planes"  # a flag the user passes wins
     config, applied = apply_world_settings(RGrVAEConfig(), "RotatingCube-v0", set())
     assert applied == {"group": "so3", "tie_angles": False, "realign": False, "restart_after": 0}
+    config, applied = apply_world_settings(RGrVAEConfig(), "RotatingCube-v0", {"group"})  # planes, as asked
+    assert applied == {} and (config.tie_angles, config.realign) == (True, True)
+    with pytest.raises(ValueError, match="--realign"):  # a flag the user set is never turned off: so3 refuses it
+        apply_world_settings(RGrVAEConfig(), "RotatingCube-v0", {"realign"})
     assert apply_world_settings(AgentConfig(), "RotatingCube-v0", set()) == (AgentConfig(), {})  # the beta-VAE
 
 
@@ -111,3 +115,13 @@ def test_relation_acceptance_needs_the_relations_and_a_pair_that_does_not_commut
     commutative = relation_acceptance(suite(0.01, []))["passed"]  # a commutative image: relations alone do not do
     assert not commutative["all"] and not commutative["non_commuting"] and commutative["group_relations"]
     assert not relation_acceptance(suite(0.2, [["x+", "y+"]]))["passed"]["group_relations"]
+
+
+def test_group_features_refuse_an_agent_whose_rho_is_so3(tmp_path):
+    import gymnasium as gym
+
+    from agents.sb3 import GroupFeatures
+
+    tiny_agent("forward", group="so3").save(tmp_path / "so3.pt")
+    with pytest.raises(ValueError, match="no latent planes"):
+        GroupFeatures(gym.make("FlatLandGoal-v0").observation_space, tmp_path / "so3.pt")

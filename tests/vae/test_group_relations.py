@@ -46,8 +46,9 @@ def test_the_cube_matrices_obey_every_relation_and_do_not_commute():
     assert out["learned_non_commuting"] == out["world_non_commuting"] == pairs
 
 
-def test_a_commutative_image_of_the_cube_fails_the_commutator_relations_only():
-    """Plane rotations by quarter turns (one plane per axis, as RGrVAE's rho): orders and inverses hold."""
+def test_plane_quarter_turns_on_the_cube_fail_the_commutator_relations_only():
+    """Quarter turns of one plane per axis (commuting, and no representation of the cube's group at all): orders
+    and inverses hold, the commutator relations do not."""
     spec = _spec("RotatingCube-v0")
     mats = np.tile(np.eye(6), (6, 1, 1))
     for a in range(6):
@@ -111,3 +112,17 @@ def test_bad_matrices_get_a_clear_error():
         relation_errors(np.zeros((4, 4)), world_relations(spec), spec.action_names)
     with pytest.raises(ValueError, match="action_map"):
         relation_errors(perfect_rho(), world_relations(spec), spec.action_names, [0, 1, 2, 9])
+
+
+def test_a_true_commutative_image_obeys_every_relation_and_only_the_commuting_check_tells():
+    """Every quarter turn -> a half turn of one plane: the cube's group through its abelianisation C_2. It is a
+    representation, so every relation holds; only the learned commutators (all I) tell it from the cube's."""
+    from agents.training.evaluation import relation_acceptance
+
+    spec = _spec("RotatingCube-v0")
+    mats = np.tile(np.diag([-1.0, -1.0, 1.0]), (6, 1, 1))
+    out = relation_errors(mats, world_relations(spec), spec.action_names)
+    assert out["max_error"] < 1e-12 and out["learned_non_commuting"] == []
+    suite = {"action_estimation": {"accuracy": 1.0}, "equivariance": {"relative_error": 0.0}, "group_relations": out}
+    passed = relation_acceptance(suite)["passed"]
+    assert passed["group_relations"] and not passed["non_commuting"] and not passed["all"]

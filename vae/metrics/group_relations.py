@@ -9,8 +9,9 @@ cube is a rotation and on a commutative world is no action. Each relation's erro
 
 the largest distance by which the two sides move any unit code apart. For orthogonal rho it is
 in [0, 2] and scale-free; a rotation off by a small angle eps scores about eps. A model whose
-latent actions are not the true ones is read through ``action_map`` (true -> latent), as in
-the equivariance error. Alongside, for every pair of true actions: whether the learned
+latent actions are not the true ones is read through ``action_map`` (true -> latent), found as
+the equivariance error finds its own (on this metric's own samples); relations that use an
+unmatched action are listed as ``unmeasured``. Alongside, for every pair of true actions: whether the learned
 actions commute (their commutator's distance from I), beside whether the world's do, so a
 model that learned only a commutative image of a non-commutative group shows it.
 """
@@ -68,6 +69,7 @@ def relation_errors(action_matrices: np.ndarray, relations: Sequence[Relation], 
     return {
         "max_error": max(worst.values()) if worst else None,
         "max_error_by_kind": worst,
+        "unmeasured": [r["relation"] for r in rows if r["error"] is None],
         "relations": rows,
         "commuting": pairs,
         "learned_non_commuting": [p["actions"] for p in pairs if p["learned_commutator"] > COMMUTE_TOLERANCE],

@@ -5,8 +5,9 @@ factor stepped by the action, every other factor held at the middle of its range
 encoded; on the latent plane where that orbit's code winds most, the phase step per action
 is read along the orbit. A faithful code steps evenly, so the largest step over the median
 step is 1. A code that closes its circle with a *seam*, short steps and one long jump where
-the object crosses the frame's edge, scores well above 1, and a rotation ρ(a) fitted to it
-settles near the short step. Reported per factor: ``winding`` (turns of the code over the
+the object crosses the frame's edge, scores well above 1; a rotation rho(a) fitted to single
+steps settles at the mean step, one fitted through latent paths of several steps can settle
+near the short step. Reported per factor: ``winding`` (turns of the code over the
 orbit; ±(steps per cycle of the action) for a faithful code) and ``step_max_over_median``.
 """
 
@@ -29,7 +30,10 @@ def orbit_spacing(encode_fn: EncodeFn, world: Any, held: int | None = None) -> l
     out = []
     for f in spec.acted_factors:
         size = spec.factor_sizes[f]
-        step = next(a.step for a in spec.actions if a.factor == f and a.step > 0)
+        steps_of_f = [abs(a.step) for a in spec.actions if a.factor == f and a.step]
+        if not steps_of_f:
+            raise ValueError(f"factor {spec.factor_names[f]!r} has no action that moves it")
+        step = min(steps_of_f)
         rest = [s // 2 if held is None else held for s in spec.factor_sizes]
         factors = np.tile(np.array(rest, np.int64), (size, 1))
         factors[:, f] = (np.arange(size) * step) % size  # the orbit in the action's order, back to its start
@@ -47,9 +51,18 @@ def orbit_spacing(encode_fn: EncodeFn, world: Any, held: int | None = None) -> l
     return out
 
 
+def _in_rho_basis(model: Any) -> EncodeFn:
+    """The model's codes in the basis its rho rotates planes in (C z with a learned change of basis C)."""
+    basis = getattr(model, "latent_basis", None)
+    if not callable(basis):
+        return model.encode
+    c = np.asarray(basis(), np.float64)
+    return lambda obs: np.asarray(model.encode(obs), np.float64) @ c.T
+
+
 register_metric(Metric(
     name="orbit_spacing",
-    run=lambda model, world, rng, n: {"per_factor": orbit_spacing(model.encode, world)},
+    run=lambda model, world, rng, n: {"per_factor": orbit_spacing(_in_rho_basis(model), world)},
     needs=("cyclic_world",),
     default_samples=1,
     description="largest over median code step along each factor's action orbit (1: evenly spaced, no seam)",
