@@ -38,6 +38,7 @@ class PairForward:
     x1: torch.Tensor
     x2: torch.Tensor
     z1: torch.Tensor  # reparameterised sample of x1's posterior
+    mu1: torch.Tensor  # mean of x1's posterior
     mu2: torch.Tensor  # mean of x2's posterior: the target of every prediction (not detached)
     vae_parts: dict[str, torch.Tensor]  # loss, recon, kl of x1
 
@@ -190,7 +191,7 @@ class LatentActionAgent(BaseAgent):
             logits = self.vae.decode(z1)
         parts = vae_loss(VAEOutput(logits, mu1, lv1, z1), x1, c.beta, c.capacity, c.capacity_leadin, self.num_steps,
                          c.recon_loss)
-        return PairForward(x1, x2, z1, mu[b:], parts)
+        return PairForward(x1, x2, z1, mu1, mu[b:], parts)
 
     def progress_stats(self, stats: dict[str, float]) -> dict[str, str]:
         shown = super().progress_stats(stats)

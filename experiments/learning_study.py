@@ -59,6 +59,9 @@ CANDIDATES: dict[str, dict[str, Any]] = {
     "gamma-10": {"gamma": 10.0},
     "angle-init-1.2": {"angle_init": 1.2},
     "path-consistency-10": {"path_consistency": 10.0},
+    "plane-moments-sf-30": {"plane_moments": 30.0},
+    "plane-moments-sf-100": {"plane_moments": 100.0},
+    "uniformity-3": {"angle_uniformity": 3.0},
 }
 
 

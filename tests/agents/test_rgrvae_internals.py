@@ -25,6 +25,7 @@ from agents.training.evaluation import acceptance
 from flatland_env.pairs import split_labels
 from flatland_env.worlds.flatland import flatland_spec
 from vae.groups import GroupRepresentation
+from vae.preprocess import obs_to_tensor
 from vae.metrics.action_estimation import action_estimation
 
 
@@ -281,3 +282,23 @@ def test_path_consistency_asks_each_intermediate_code_to_be_the_code_of_its_deco
     assert float(loss - plain_loss) == pytest.approx(5.0 * stats["path_consistency"], rel=1e-3)
     with pytest.raises(ValueError, match="action_steps"):  # N = 1: no intermediate code to weigh
         tiny_agent("rgrvae", path_consistency=5.0)
+
+
+def test_plane_moments_add_the_weighted_penalty_of_both_frames_codes():
+    from vae.plane_moments import plane_moment_penalty
+
+    torch.manual_seed(0)
+    agent = tiny_agent("rgrvae", plane_moments=7.0)
+    batch, _ = split_labels(agent.source.next_batch(8))
+    state = agent.generator.get_state()
+    loss, stats = agent._loss(batch)
+    frames = torch.cat([obs_to_tensor(o, agent.device) for o in (batch.obs, batch.next_obs)])
+    with torch.no_grad(), agent.autocast():
+        codes = agent.vae.encode(frames)[0].float()  # both frames in one pass, as the update encodes them
+    assert stats["plane_moments"] == pytest.approx(float(plane_moment_penalty(codes)), rel=1e-3)
+    assert stats["plane_moments"] > 0  # an untrained encoder's codes are not centred circles
+    agent.config.plane_moments = 0.0
+    agent.generator.set_state(state)
+    plain_loss, plain_stats = agent._loss(batch)
+    assert "plane_moments" not in plain_stats  # off: the paper's loss
+    assert float(loss - plain_loss) == pytest.approx(7.0 * stats["plane_moments"], rel=1e-3)

@@ -90,7 +90,8 @@ def test_a_tiny_rgrvae_with_so3_trains_on_the_cube_and_round_trips(tmp_path):
     loaded.learn(1, progress_bar=False)
 
 
-@pytest.mark.parametrize("option", [{"realign": True}, {"restart_after": 100}, {"tie_angles": True}])
+@pytest.mark.parametrize("option", [{"realign": True}, {"restart_after": 100}, {"tie_angles": True},
+                                    {"plane_moments": 10.0}])
 def test_rgrvae_refuses_its_plane_rescues_with_so3_by_name(option):
     with pytest.raises(ValueError, match="--" + next(iter(option)).replace("_", "-")):
         tiny_agent("rgrvae", data=CUBE, group="so3", **option)
