@@ -135,16 +135,18 @@ def agent_class(name: str) -> type["BaseAgent"]:
     return AGENTS[name]
 
 
-def _refuse_continuous(source: PairSource) -> PairSource:
-    """The source, if its world's group is finite: the agents infer discrete actions (closed and refused otherwise).
+def _refuse_continuous(source: PairSource, agent: type["BaseAgent"]) -> PairSource:
+    """The source, if its world's group is finite or the agent learns continuous ones (closed and refused otherwise).
 
-    Pair sources serve a continuous world too (action vectors as labels); the agents do not learn from it yet.
+    Pair sources serve a continuous world too (action vectors as labels); ForwardVAE learns from it.
     """
-    if source.spec.is_discrete:
+    if source.spec.is_discrete or agent.learns_continuous:
         return source
     source.close()
-    raise ValueError(f"the agents learn discrete actions, but the group of {source.env_id!r} is continuous "
-                     f"({source.spec.group_name}); train on a world with a finite group")
+    able = sorted(name for name, cls in AGENTS.items() if cls.learns_continuous)
+    raise ValueError(f"{agent.algo or agent.__name__} learns discrete actions, but the group of {source.env_id!r} is "
+                     f"continuous ({source.spec.group_name}); train it on a world with a finite group, or use "
+                     f"{', '.join(able) or 'an agent that learns continuous groups'}")
 
 
 class BaseAgent:
@@ -154,6 +156,8 @@ class BaseAgent:
     Config: ClassVar[type[AgentConfig]] = AgentConfig
     #: only supervised agents (ForwardVAE) set this; their ``_loss`` also takes the true actions
     uses_labels: ClassVar[bool] = False
+    #: agents that also learn a world whose group is continuous (action vectors); the others refuse one
+    learns_continuous: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -185,7 +189,7 @@ class BaseAgent:
         self.grad_norms: list[float] = []
         self.generator = torch.Generator(device=self.device).manual_seed(self.config.seed)
         self.np_rng = np.random.default_rng(self.config.seed)
-        self.source = _refuse_continuous(self._make_source(source))
+        self.source = _refuse_continuous(self._make_source(source), type(self))
         self.spec = self.source.spec
         self.world = self.source.world
         self.obs_shape: tuple[int, ...] = tuple(self.source.observation_space.shape)

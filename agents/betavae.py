@@ -13,6 +13,9 @@ class BetaVAE(BaseAgent):
 
     algo = "vae"
     Config = AgentConfig
+    #: it never reads actions, so a continuous world is as good as a finite one (its code is scored by the
+    #: closed-form plane angles, vae/metrics/continuous_actions.py)
+    learns_continuous = True
 
     def _loss(self, batch: PairBatch):
         c = self.config

@@ -8,6 +8,11 @@ defaults): with true actions there is no policy for fast angles to destabilise.
 Its ``group`` (shared with RGrVAE) is rho as rotations of latent planes (the paper's; they
 commute) or as rotations of a 3-D latent block (vae/so3.py; they need not commute, so the
 cube's rotations, RotatingCube-v0, can be represented faithfully: that world suggests it).
+
+On a world whose group is a continuous torus (FlatLandContinuous-v0), whose actions are
+displacement vectors, rho(a) turns each latent plane by an angle linear in the action vector,
+(W a)_p with W learned (vae/continuous_planes.py); a k-step pair is explained by the sum of
+its k action vectors.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from torch import nn
 
 from agents.latent_actions import LatentActionAgent, LatentActionConfig
 from flatland_env.pairs import PairBatch
+from vae.continuous_planes import LinearPlaneRepresentation
 
 
 @dataclass
@@ -34,8 +40,32 @@ class ForwardVAE(LatentActionAgent):
     Config = ForwardVAEConfig
     config: ForwardVAEConfig
     uses_labels = True
+    learns_continuous = True
+
+    def _check_world(self) -> None:
+        """On a continuous torus: only the plane representation, and none of the options that need a finite list
+        of latent actions (the label-free stopping rule and error-triggered decay infer one per pair)."""
+        if self.spec.is_discrete:
+            return
+        c, defaults = self.config, self.Config()
+        wrong = {name: getattr(c, name) for name in ("group", "structure", "tie_angles", "change_of_basis",
+                                                     "stop_error", "lr_decay_error")
+                 if getattr(c, name) != getattr(defaults, name)}
+        if wrong:
+            raise ValueError(f"on {self.source.env_id!r} (a continuous group, {self.spec.group_name}) ForwardVAE turns "
+                             f"each latent plane by an angle linear in the action vector, so these options do not "
+                             f"apply: {wrong}; leave them at their defaults")
+
+    @property
+    def continuous(self) -> bool:
+        """Whether the world's actions are displacement vectors (rho is a LinearPlaneRepresentation)."""
+        return not self.spec.is_discrete
 
     def _build(self) -> None:
+        if self.continuous:
+            self.rho = LinearPlaneRepresentation(self.config.latent_size, self.spec.action_dim,
+                                                 generator=torch.Generator().manual_seed(self._init_seed))
+            return
         self._build_rho(self.config.group)
         if self.rho.num_actions != self.spec.num_actions:
             raise ValueError(
@@ -57,19 +87,42 @@ class ForwardVAE(LatentActionAgent):
 
     def _loss(self, batch: PairBatch, true_actions: np.ndarray):
         c = self.config
-        acts = np.asarray(true_actions).reshape(len(batch.obs), -1)
         fwd = self._pair_forward(batch)
         parts = fwd.vae_parts
         z = fwd.z1
-        for t in range(acts.shape[1]):
-            z = self.rho(z, torch.as_tensor(acts[:, t], dtype=torch.long, device=self.device))
+        if self.continuous:  # (B, k, D) action vectors: the pair's displacement is their sum
+            total = np.asarray(true_actions, dtype=np.float32).reshape(len(batch.obs), -1, self.spec.action_dim)
+            z = self.rho(z, torch.as_tensor(total.sum(1), device=self.device))
+        else:
+            acts = np.asarray(true_actions).reshape(len(batch.obs), -1)
+            for t in range(acts.shape[1]):
+                z = self.rho(z, torch.as_tensor(acts[:, t], dtype=torch.long, device=self.device))
         pred = (z - fwd.mu2).pow(2).sum(-1).mean()
         loss = parts["loss"] + c.gamma * pred + self.rho.penalty()
         return loss, {"recon": parts["recon"].detach(), "kl": parts["kl"].detach(), "pred": pred.detach()}
 
     @torch.no_grad()
+    def predict_latents(self, latents: np.ndarray, actions: np.ndarray) -> np.ndarray:
+        """rho(a) z for codes (N, L) and action vectors (N, D) of a continuous world (what its metrics score)."""
+        if not self.continuous:
+            raise ValueError("predict_latents takes action vectors, which only a continuous world has; on "
+                             f"{self.source.env_id!r} use action_representations()[action]")
+        z = torch.as_tensor(np.asarray(latents), dtype=torch.float32, device=self.device)
+        a = torch.as_tensor(np.asarray(actions), dtype=torch.float32, device=self.device)
+        return self.rho(z, a).cpu().numpy()
+
+    def action_representations(self) -> np.ndarray:
+        if self.continuous:
+            raise ValueError("a continuous world has no finite list of latent actions: rho(a) depends on the action "
+                             "vector (predict_latents, or rho.matrices(actions))")
+        return super().action_representations()
+
+    @torch.no_grad()
     def infer_actions(self, obs: np.ndarray, next_obs: np.ndarray) -> np.ndarray:
         """The latent action whose rho best maps mu(obs) to mu(next_obs) (nearest prediction)."""
+        if self.continuous:
+            raise ValueError("a continuous world's actions are vectors, not classes; its metrics read each plane's "
+                             "turn (vae/metrics/continuous_actions.py)")
         z1, z2 = self.encode(obs), self.encode(next_obs)
         preds = np.einsum("aij,bj->bai", self.action_representations(), z1)
         return ((preds - z2[:, None]) ** 2).sum(-1).argmin(1)

@@ -37,7 +37,7 @@ from experiments.reproduce import check_report_seeds, run_experiment, save_figur
 @dataclass
 class Args:
     experiments: Annotated[tuple[str, ...], tyro.conf.Positional]
-    """claim1 ... claim6, all, or tables (no training)"""
+    """claim1 ... claim6, continuous, all, or tables (no training)"""
     seeds: tuple[int, ...] = ()
     """seeds to run (default: each experiment's held-out seeds)"""
     results_root: str = "results"

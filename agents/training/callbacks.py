@@ -33,8 +33,15 @@ SIGNAL_EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}
 
 
 def has_latent_actions(agent: Any) -> bool:
-    """Agents with a group representation (RGrVAE, ForwardVAE); the plain beta-VAE has none."""
-    return callable(getattr(agent, "action_representations", None)) and callable(getattr(agent, "infer_actions", None))
+    """Agents with a finite list of latent actions (RGrVAE, ForwardVAE on a finite group); the plain beta-VAE has
+    none, and on a continuous world rho(a) depends on the action vector (:func:`has_continuous_actions`)."""
+    return (callable(getattr(agent, "action_representations", None)) and callable(getattr(agent, "infer_actions", None))
+            and getattr(getattr(agent, "spec", None), "is_discrete", True))
+
+
+def has_continuous_actions(agent: Any) -> bool:
+    """Agents whose rho takes action vectors of a continuous world (ForwardVAE on FlatLandContinuous-v0)."""
+    return callable(getattr(agent, "predict_latents", None)) and not getattr(agent.spec, "is_discrete", True)
 
 
 # -- checkpoints and signals ---------------------------------------------------------------------

@@ -7,6 +7,10 @@ the suite's results, nothing measured twice:
 - (b) every true action's matched latent action rotates by an |angle| within
   :data:`ANGLE_TOLERANCE` rad of the world's image-continuous angle (FlatLand: 2*pi*5/33);
 - (c) relative equivariance error <= :data:`MAX_EQUIVARIANCE_ERROR`.
+
+On a continuous torus (FlatLandContinuous-v0) there are no action classes: every factor's
+angle R^2 (vae/metrics/continuous_actions.py) >= :data:`MIN_ANGLE_R2` and a relative
+equivariance error <= :data:`MAX_GROUP_EQUIVARIANCE_ERROR` (:func:`continuous_acceptance`).
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from agents.files import atomic_write_bytes, prepare_dir, write_json
-from agents.training.callbacks import has_latent_actions
+from agents.training.callbacks import has_continuous_actions, has_latent_actions
 from agents.training.provenance import provenance
 from vae.metrics.suite import evaluate, to_jsonable
 
@@ -29,6 +33,8 @@ MAX_EQUIVARIANCE_ERROR = 0.02
 #: on a finite group that is not a product of cycles (the cube): the largest group-relation error and equivariance
 MAX_RELATION_ERROR = 0.05
 MAX_GROUP_EQUIVARIANCE_ERROR = 0.05
+#: on a continuous torus: the smallest angle R^2 of every factor's plane against the factor's true move
+MIN_ANGLE_R2 = 0.95
 
 METRICS_NAME = "metrics.json"
 SUMMARY_NAME = "latent_actions.png"
@@ -150,7 +156,10 @@ def headline(record: dict) -> dict[str, float | None]:
     m = record.get("metrics", {})
     out = {"independence": m.get("independence", {}).get("independence")}
     acc = record.get("acceptance")
-    if acc:
+    if acc and "min_angle_r2" in acc:  # a continuous torus
+        out["min_angle_r2"] = acc["min_angle_r2"]
+        out["relative_equivariance_error"] = acc["relative_equivariance_error"]
+    elif acc:
         out["action_accuracy"] = acc["action_accuracy"]
         out["relative_equivariance_error"] = acc["relative_equivariance_error"]
         if "angles" in acc:
@@ -193,6 +202,33 @@ def relation_acceptance(suite: dict) -> dict:
     }
 
 
+def continuous_acceptance(suite: dict) -> dict:
+    """The criteria on a continuous torus (docs/metrics.md, "Continuous actions"): each factor's angle R^2 >=
+    :data:`MIN_ANGLE_R2`, up to sign and the factor-to-plane matching, and a relative equivariance error of rho
+    with the true action vectors <= :data:`MAX_GROUP_EQUIVARIANCE_ERROR` (not measured: not met)."""
+    m = suite.get("continuous_actions", {})
+    r2, err = m.get("min_r2"), m.get("relative_equivariance_error")
+    passed = {"angle_r2": r2 is not None and r2 >= MIN_ANGLE_R2,
+              "equivariance": err is not None and err <= MAX_GROUP_EQUIVARIANCE_ERROR}
+    passed["all"] = all(passed.values())
+    return {"min_angle_r2": r2, "per_factor": m.get("per_factor"), "relative_equivariance_error": err,
+            "thresholds": {"angle_r2_min": MIN_ANGLE_R2,
+                           "relative_equivariance_error_max": MAX_GROUP_EQUIVARIANCE_ERROR},
+            "passed": passed}
+
+
+def continuous_verdict(accepted: dict) -> dict:
+    """The verdict on a continuous torus: the labelled criteria decide (the label-free diagnostics read a finite
+    list of latent actions, which such a world has not)."""
+    failed = [name for name, ok in accepted["passed"].items() if name != "all" and not ok]
+    learned = not failed
+    problems = [] if learned else ["criteria not met: " + ", ".join(failed)]
+    basis = "angle R^2 and equivariance with the true action vectors"
+    summary = (f"learned the world's actions ({basis})" if learned else
+               f"did not learn the world's actions ({basis}): " + "; ".join(problems))
+    return {"learned": learned, "problems": problems, "advice": [], "summary": summary}
+
+
 def evaluate_agent(
     agent: Any, out_dir: str | os.PathLike, num_samples: int = 1000, seed: int = 0, progress: bool = True
 ) -> dict:
@@ -213,6 +249,10 @@ def evaluate_agent(
         "metrics": suite,
     }
     cyclic = agent.spec.is_cyclic_product
+    if has_continuous_actions(agent):
+        record["latent_actions"] = agent.angle_table()
+        record["acceptance"] = continuous_acceptance(suite)
+        record["verdict"] = continuous_verdict(record["acceptance"])
     if has_latent_actions(agent):
         record["latent_actions"] = agent.angle_table()
         if cyclic:

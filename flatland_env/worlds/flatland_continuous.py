@@ -40,9 +40,11 @@ Ground truth:
     ``info["factors"] = [x, y]`` float64 px; ``env.unwrapped.symmetry`` is the
     ``TorusSpec``. ``gym.make_vec`` builds :class:`FlatLandContinuousVectorEnv`, so the
     transition collector and the pair sources serve its pairs (the action vectors as
-    labels, float32 (B, k, 2)); the metrics and the agents work on finite groups and refuse
-    this world with a ValueError naming its group. It is here for continuous control and for
-    models of continuous symmetries.
+    labels, float32 (B, k, 2)). ForwardVAE learns it with plane angles linear in the action
+    vector and the beta-VAE learns its frames; RGrVAE, and the metrics that sample discrete
+    states and actions, refuse it naming its group, and the metric suite scores it by each
+    factor's angle R^2 instead (docs/metrics.md, "Continuous actions"). It is here for
+    continuous control and for models of continuous symmetries.
 """
 
 from __future__ import annotations

@@ -25,8 +25,8 @@ from agents.training.evaluation import acceptance
 from flatland_env.pairs import split_labels
 from flatland_env.worlds.flatland import flatland_spec
 from vae.groups import GroupRepresentation
-from vae.preprocess import obs_to_tensor
 from vae.metrics.action_estimation import action_estimation
+from vae.preprocess import obs_to_tensor
 
 
 def test_reward_is_the_drop_in_squared_distance_to_the_target():

@@ -5,6 +5,7 @@
 
 from vae.metrics.action_estimation import action_estimation, match_actions
 from vae.metrics.beta_vae import beta_vae_score
+from vae.metrics.continuous_actions import angle_r2, continuous_action_metrics
 from vae.metrics.dci import dci, dci_from_samples
 from vae.metrics.equivariance import equivariance_error
 from vae.metrics.factor_vae import factor_vae_score
@@ -21,7 +22,9 @@ from vae.metrics.suite import evaluate
 __all__ = [
     "Metric",
     "action_estimation",
+    "angle_r2",
     "beta_vae_score",
+    "continuous_action_metrics",
     "d_lsbd",
     "d_lsbd_from_grid",
     "dci",

@@ -25,6 +25,7 @@ NEEDS = {
     "latent_actions": "model has no action_representations()",
     "action_inference": "model has no infer_actions(obs, next_obs)",
     "cyclic_world": "the world's group is not a product of cyclic groups",
+    "continuous_world": "the world's group is not continuous",
 }
 _MODEL_METHODS = {"decoder": "decode", "latent_actions": "action_representations", "action_inference": "infer_actions"}
 
@@ -58,7 +59,14 @@ class Metric:
         return [int(seed), zlib.crc32(self.name.encode())]
 
     def skip_reason(self, model: Any, world: Any) -> str | None:
-        """None if the metric runs on this model and world, else why not."""
+        """None if the metric runs on this model and world, else why not. Metrics that do not ask for a
+        continuous world sample discrete states and actions, so they skip one."""
+        continuous = not getattr(world.symmetry, "is_discrete", True)
+        if continuous and "continuous_world" not in self.needs:
+            return (f"the world's group is continuous ({getattr(world.symmetry, 'group_name', '?')}); this metric "
+                    "samples discrete states and actions")
+        if not continuous and "continuous_world" in self.needs:
+            return NEEDS["continuous_world"]
         for need in self.needs:
             if need in _MODEL_METHODS and not callable(getattr(model, _MODEL_METHODS[need], None)):
                 return NEEDS[need]

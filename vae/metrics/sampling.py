@@ -30,10 +30,11 @@ class World(Protocol):
     def render_states(self, factors: np.ndarray) -> np.ndarray: ...
 
 
-def resolve_world(world: Any) -> World:
+def resolve_world(world: Any, allow_continuous: bool = False) -> World:
     """The unwrapped world of an env (or the world itself), checked for the metric surface.
 
-    Metrics sample discrete factor states, so a world with a continuous group is refused.
+    Most metrics sample discrete factor states, so a world with a continuous group is refused
+    unless ``allow_continuous`` (the suite, whose registry skips those metrics there).
     """
     inner = getattr(world, "unwrapped", world)
     if not hasattr(inner, "symmetry") or not callable(getattr(inner, "render_states", None)):
@@ -41,7 +42,7 @@ def resolve_world(world: Any) -> World:
             "world must be a symmetry world (or an env wrapping one) with a `.symmetry` spec "
             f"and `.render_states(factors)`, got {type(world).__name__}"
         )
-    if not getattr(inner.symmetry, "is_discrete", True):
+    if not allow_continuous and not getattr(inner.symmetry, "is_discrete", True):
         raise ValueError(
             f"the metrics sample discrete states and actions, but this world's group is continuous "
             f"({inner.symmetry.group_name}); evaluate on a world with a finite group"

@@ -60,7 +60,7 @@ def evaluate(
         raise ValueError(f"model must have encode(obs uint8 (N, H, W, C)) -> np (N, L), got {type(model).__name__}")
     if isinstance(world, str):
         raise ValueError("world must be a world object (e.g. flatland_env.make_world(env_id).unwrapped), not an id")
-    world = resolve_world(world)
+    world = resolve_world(world, allow_continuous=True)
     num_samples = check_int("num_samples", num_samples, 4)
     seed = check_int("seed", seed, 0)
     registry = registered_metrics()

@@ -1,0 +1,112 @@
+"""Latent actions of a continuous torus: each latent plane turned by an angle linear in the action vector.
+
+A world whose group is SO(2) x ... x SO(2) (FlatLandContinuous-v0) moves its factors by any
+displacement vector a in R^D. Its irreducible real representations are plane rotations by
+angles linear in a, so a learnable linear map W (P planes x D components) gives
+
+    rho(a) = diag(R((W a)_1), ..., R((W a)_P)),    R(t) the 2x2 rotation by t,
+
+a representation of the additive group of displacements for any W: rho(0) = I,
+rho(a) rho(b) = rho(a + b), rho(-a) = rho(a)^-1. It is faithful to the torus when each row of W
+is an integer multiple of the factor's turn per action unit (pi for FlatLandContinuous, whose
+unit is half a turn). The discrete plane rotations of :mod:`vae.groups` are the special case
+of a finite set of displacements.
+
+:func:`plane_rotation_angles` is the closed form of the other direction: the angle that best
+turns each plane of one code onto another's, which is what an agent that infers continuous
+latent actions needs (docs/method.md, "Continuous latent actions").
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from flatland_env.validation import check_int
+
+
+def rotate_planes(z: torch.Tensor, angles: torch.Tensor) -> torch.Tensor:
+    """Turn plane p (axes 2p, 2p+1) of each code in ``z`` (B, L) by ``angles[:, p]`` (B, L/2)."""
+    if z.ndim != 2 or z.shape[1] % 2 or angles.shape != (z.shape[0], z.shape[1] // 2):
+        raise ValueError(f"z must be (B, even L) and angles (B, L/2), got {tuple(z.shape)} and "
+                         f"{tuple(angles.shape)}")
+    x, y = z[:, 0::2], z[:, 1::2]
+    c, s = torch.cos(angles), torch.sin(angles)
+    return torch.stack([c * x - s * y, s * x + c * y], -1).reshape(z.shape)
+
+
+def plane_rotation_angles(z1: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:
+    """The angle in (-pi, pi] that turns each plane of ``z1`` closest to ``z2`` (least squares), (B, L/2).
+
+    For 2-D vectors u, v the rotation R(t) minimising |R(t) u - v| has t = atan2(u x v, u . v)
+    whatever their lengths; a plane where either code is 0 gets angle 0.
+    """
+    if z1.shape != z2.shape or z1.ndim != 2 or z1.shape[1] % 2:
+        raise ValueError(f"z1 and z2 must both be (B, even L), got {tuple(z1.shape)} and {tuple(z2.shape)}")
+    x1, y1, x2, y2 = z1[:, 0::2], z1[:, 1::2], z2[:, 0::2], z2[:, 1::2]
+    return torch.atan2(x1 * y2 - y1 * x2, x1 * x2 + y1 * y2)
+
+
+class LinearPlaneRepresentation(nn.Module):
+    """rho(a) = diag over planes of R((W a)_p) for action vectors a (B, D); W (P, D) is learned."""
+
+    #: the parameter trained at the agents' angle learning rate
+    angle_parameter = "weights"
+
+    def __init__(self, latent_size: int, action_dim: int, generator: torch.Generator | None = None,
+                 init_scale: float = 1.0) -> None:
+        """W starts at U(-init_scale, init_scale) per entry: every plane turns a little under every action
+        component, so each can learn which component it follows."""
+        super().__init__()
+        latent_size = check_int("latent_size", latent_size, 2)
+        if latent_size % 2:
+            raise ValueError(f"latent_size must be an even integer >= 2, got {latent_size!r}")
+        self.latent_size = latent_size
+        self.action_dim = check_int("action_dim", action_dim, 1)
+        self.num_planes = latent_size // 2
+        init = (2 * torch.rand(self.num_planes, self.action_dim, generator=generator) - 1) * init_scale
+        self.weights = nn.Parameter(init)
+
+    def _check_actions(self, actions: torch.Tensor, batch: int) -> torch.Tensor:
+        if not actions.is_floating_point() or actions.shape != (batch, self.action_dim):
+            raise ValueError(f"actions must be a float tensor (B={batch}, {self.action_dim}) of action vectors, "
+                             f"got {tuple(actions.shape)} {actions.dtype}")
+        return actions
+
+    def angles(self, actions: torch.Tensor) -> torch.Tensor:
+        """(W a)_p for each action vector, (B, P)."""
+        return self._check_actions(actions, actions.shape[0]) @ self.weights.T
+
+    def forward(self, z: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        """rho(actions[i]) z[i] for a batch."""
+        self._check_actions(actions, z.shape[0])
+        return rotate_planes(z, self.angles(actions).to(z.dtype))
+
+    def matrices(self, actions: torch.Tensor) -> torch.Tensor:
+        """rho(a) as (B, L, L) matrices."""
+        t = self.angles(actions)
+        c, s = torch.cos(t), torch.sin(t)
+        blocks = torch.stack([torch.stack([c, -s], -1), torch.stack([s, c], -1)], -2)  # (B, P, 2, 2)
+        return _block_diagonal(blocks)
+
+    def penalty(self) -> torch.Tensor:
+        """No constraint: every W gives a representation."""
+        return self.weights.new_zeros(())
+
+    def effective_angles(self) -> torch.Tensor:
+        """W flattened, (P * D,): what a progress bar shows of a continuous representation."""
+        return self.weights.flatten()
+
+    def angle_table(self) -> list[dict]:
+        """Per plane: the angle it turns by per unit of each action component (a row of W)."""
+        return [{"plane": p, "angle_per_unit": [float(w) for w in row]}
+                for p, row in enumerate(self.weights.detach().cpu().tolist())]
+
+
+def _block_diagonal(blocks: torch.Tensor) -> torch.Tensor:
+    """(B, P, 2, 2) blocks -> (B, 2P, 2P) block-diagonal matrices."""
+    b, p = blocks.shape[:2]
+    out = blocks.new_zeros(b, 2 * p, 2 * p)
+    for i in range(p):
+        out[:, 2 * i : 2 * i + 2, 2 * i : 2 * i + 2] = blocks[:, i]
+    return out
