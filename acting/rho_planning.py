@@ -24,13 +24,15 @@ METHODS = ("cycle", "arithmetic")
 
 def passing_runs(folders: list[str | Path]) -> list[Path]:
     """The folders holding a ``checkpoint.pt`` whose ``metrics.json`` says the run passed (a)-(c), in the given
-    order; a folder without either file is an error naming it."""
+    order (criteria with an angle per action: a product of cycles); a folder without either file is an error
+    naming it."""
     out = []
     for folder in map(Path, folders):
         metrics, checkpoint = folder / "metrics.json", folder / "checkpoint.pt"
         if not (metrics.is_file() and checkpoint.is_file()):
             raise ValueError(f"{folder} has no metrics.json and checkpoint.pt: give the run folders of finished runs")
-        if (json.loads(metrics.read_text()).get("acceptance") or {}).get("passed", {}).get("all"):
+        accepted = json.loads(metrics.read_text()).get("acceptance") or {}
+        if "angles" in accepted and accepted.get("passed", {}).get("all"):
             out.append(folder)
     return out
 

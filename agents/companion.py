@@ -87,7 +87,7 @@ class AgentCompanion(Companion):
     def step(self, prev_obs: np.ndarray, move: int, obs: np.ndarray, info: dict) -> None:
         self.obs, self.last_move = obs, move
         self.z = self.agent.encode(obs[None])
-        if hasattr(self.agent, "infer_actions"):
+        if hasattr(self.agent, "infer_actions") and self.agent.spec.is_discrete:  # a continuous world has no classes
             self.inferred = int(self.agent.infer_actions(prev_obs[None], obs[None])[0])
         latent = self.link.get(self.moves[move][1])
         if self.mode == "joystick" and latent is not None:

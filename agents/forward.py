@@ -49,12 +49,15 @@ class ForwardVAE(LatentActionAgent):
             return
         c, defaults = self.config, self.Config()
         wrong = {name: getattr(c, name) for name in ("group", "structure", "tie_angles", "change_of_basis",
-                                                     "stop_error", "lr_decay_error")
+                                                     "angle_init", "stop_error", "lr_decay_error")
                  if getattr(c, name) != getattr(defaults, name)}
         if wrong:
             raise ValueError(f"on {self.source.env_id!r} (a continuous group, {self.spec.group_name}) ForwardVAE turns "
                              f"each latent plane by an angle linear in the action vector, so these options do not "
                              f"apply: {wrong}; leave them at their defaults")
+        if c.latent_size < 2 * self.spec.action_dim:
+            raise ValueError(f"on {self.source.env_id!r} each of the {self.spec.action_dim} factors needs a latent "
+                             f"plane: latent_size must be >= {2 * self.spec.action_dim}, got {c.latent_size}")
 
     @property
     def continuous(self) -> bool:
@@ -110,6 +113,13 @@ class ForwardVAE(LatentActionAgent):
         z = torch.as_tensor(np.asarray(latents), dtype=torch.float32, device=self.device)
         a = torch.as_tensor(np.asarray(actions), dtype=torch.float32, device=self.device)
         return self.rho(z, a).cpu().numpy()
+
+    @property
+    def num_latent_actions(self) -> int:
+        if self.continuous:
+            raise ValueError("a continuous world has no finite list of latent actions: rho(a) turns each plane by "
+                             "(W a)_p for any action vector a")
+        return super().num_latent_actions
 
     def action_representations(self) -> np.ndarray:
         if self.continuous:

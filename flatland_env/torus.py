@@ -8,9 +8,9 @@ one component per factor. An action is expressed in units of half a turn of its 
 passes Gymnasium's and Stable-Baselines3's checks.
 
 The group is abelian but not finite: there is no list of actions, no grid of all states and
-no per-action angle. Tools that need those (the metrics, the agents) read ``is_discrete`` and
-refuse this spec up front; the attributes that only make sense for a finite group raise a
-ValueError saying so instead of an AttributeError. The transition collector needs none of
+no per-action angle. Tools that need those (most metrics, RGrVAE, planning) read ``is_discrete``
+and skip or refuse this spec up front; the attributes that only make sense for a finite group
+raise a ValueError saying so instead of an AttributeError. The transition collector needs none of
 them: its pairs carry the action vectors and the float64 states.
 """
 

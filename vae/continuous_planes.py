@@ -7,10 +7,11 @@ angles linear in a, so a learnable linear map W (P planes x D components) gives
     rho(a) = diag(R((W a)_1), ..., R((W a)_P)),    R(t) the 2x2 rotation by t,
 
 a representation of the additive group of displacements for any W: rho(0) = I,
-rho(a) rho(b) = rho(a + b), rho(-a) = rho(a)^-1. It is faithful to the torus when each row of W
-is an integer multiple of the factor's turn per action unit (pi for FlatLandContinuous, whose
-unit is half a turn). The discrete plane rotations of :mod:`vae.groups` are the special case
-of a finite set of displacements.
+rho(a) rho(b) = rho(a + b), rho(-a) = rho(a)^-1. It is a representation of the torus itself
+when each row of W is an integer multiple of one factor's turn per action unit (pi for
+FlatLandContinuous, whose unit is half a turn), and a faithful one of a factor when that
+integer is +-1 (with |k| > 1 the plane is a k-fold cover). The discrete plane rotations of
+:mod:`vae.groups` are the special case of a finite set of displacements.
 
 :func:`plane_rotation_angles` is the closed form of the other direction: the angle that best
 turns each plane of one code onto another's, which is what an agent that infers continuous
@@ -52,11 +53,14 @@ class LinearPlaneRepresentation(nn.Module):
 
     #: the parameter trained at the agents' angle learning rate
     angle_parameter = "weights"
+    #: no learned change of basis: the planes are the latent axes' pairs
+    change_of_basis = None
 
     def __init__(self, latent_size: int, action_dim: int, generator: torch.Generator | None = None,
-                 init_scale: float = 1.0) -> None:
-        """W starts at U(-init_scale, init_scale) per entry: every plane turns a little under every action
-        component, so each can learn which component it follows."""
+                 init_scale: float = 0.1) -> None:
+        """W starts at U(-init_scale, init_scale) per entry: near 0, every plane turns a little under every action
+        component, and the way to a turn of +-u_f per unit is downhill. Started far from 0, a row can sit where
+        the expected loss 2 - 2 sinc(W_pf - k u_f) is nearly flat (|W_pf - k u_f| near 4.5) and learn slowly."""
         super().__init__()
         latent_size = check_int("latent_size", latent_size, 2)
         if latent_size % 2:

@@ -41,7 +41,8 @@ def has_latent_actions(agent: Any) -> bool:
 
 def has_continuous_actions(agent: Any) -> bool:
     """Agents whose rho takes action vectors of a continuous world (ForwardVAE on FlatLandContinuous-v0)."""
-    return callable(getattr(agent, "predict_latents", None)) and not getattr(agent.spec, "is_discrete", True)
+    return (callable(getattr(agent, "predict_latents", None))
+            and not getattr(getattr(agent, "spec", None), "is_discrete", True))
 
 
 # -- checkpoints and signals ---------------------------------------------------------------------

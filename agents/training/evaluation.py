@@ -156,8 +156,9 @@ def headline(record: dict) -> dict[str, float | None]:
     m = record.get("metrics", {})
     out = {"independence": m.get("independence", {}).get("independence")}
     acc = record.get("acceptance")
-    if acc and "min_angle_r2" in acc:  # a continuous torus
-        out["min_angle_r2"] = acc["min_angle_r2"]
+    if "min_r2" in m.get("continuous_actions", {}):  # a continuous torus (any model: the codes' angle R^2)
+        out["min_angle_r2"] = m["continuous_actions"]["min_r2"]
+    if acc and "min_angle_r2" in acc:
         out["relative_equivariance_error"] = acc["relative_equivariance_error"]
     elif acc:
         out["action_accuracy"] = acc["action_accuracy"]
@@ -204,11 +205,13 @@ def relation_acceptance(suite: dict) -> dict:
 
 def continuous_acceptance(suite: dict) -> dict:
     """The criteria on a continuous torus (docs/metrics.md, "Continuous actions"): each factor's angle R^2 >=
-    :data:`MIN_ANGLE_R2`, up to sign and the factor-to-plane matching, and a relative equivariance error of rho
-    with the true action vectors <= :data:`MAX_GROUP_EQUIVARIANCE_ERROR` (not measured: not met)."""
+    :data:`MIN_ANGLE_R2`, up to sign and the factor-to-plane matching, with winding +-1 (a k-fold cover is not
+    faithful), and a relative equivariance error of rho with the true action vectors <=
+    :data:`MAX_GROUP_EQUIVARIANCE_ERROR` (not measured: not met)."""
     m = suite.get("continuous_actions", {})
     r2, err = m.get("min_r2"), m.get("relative_equivariance_error")
     passed = {"angle_r2": r2 is not None and r2 >= MIN_ANGLE_R2,
+              "faithful": bool(m.get("faithful")),
               "equivariance": err is not None and err <= MAX_GROUP_EQUIVARIANCE_ERROR}
     passed["all"] = all(passed.values())
     return {"min_angle_r2": r2, "per_factor": m.get("per_factor"), "relative_equivariance_error": err,

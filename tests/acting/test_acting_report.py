@@ -113,11 +113,14 @@ def test_rho_planning_keeps_only_passing_runs_and_its_table_reads_the_record(tmp
     from acting.report import rho_planning_section
     from acting.rho_planning import passing_runs
 
-    for name, ok in (("a", True), ("b", False)):
+    # c passed the criteria of a continuous torus, which has no angle per action to plan with
+    for name, acceptance in (("a", {"angles": [], "passed": {"all": True}}),
+                             ("b", {"angles": [], "passed": {"all": False}}),
+                             ("c", {"min_angle_r2": 1.0, "passed": {"all": True}})):
         (tmp_path / name).mkdir()
         (tmp_path / name / "checkpoint.pt").write_text("x")
-        (tmp_path / name / "metrics.json").write_text(json.dumps({"acceptance": {"passed": {"all": ok}}}))
-    assert passing_runs([tmp_path / "a", tmp_path / "b"]) == [tmp_path / "a"]
+        (tmp_path / name / "metrics.json").write_text(json.dumps({"acceptance": acceptance}))
+    assert passing_runs([tmp_path / "a", tmp_path / "b", tmp_path / "c"]) == [tmp_path / "a"]
     with pytest.raises(ValueError, match="finished runs"):
         passing_runs([tmp_path])
     root = tmp_path / "acting"

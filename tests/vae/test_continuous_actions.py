@@ -97,3 +97,18 @@ def test_a_finite_world_is_refused_by_name():
     with pytest.raises(ValueError, match="continuous group"):
         continuous_action_metrics(SimpleNamespace(encode=circle_code), make_world("FlatLand-v0"),
                                   np.random.default_rng(0))
+
+
+def test_a_plane_whose_angle_never_changes_explains_nothing():
+    rng = np.random.default_rng(4)
+    moves = rng.uniform(-1, 1, (500, 2)) * np.pi
+    out = angle_r2(np.stack([moves[:, 0], np.full(500, 0.3)], 1), moves)
+    assert out["per_factor"][0]["r2"] == pytest.approx(1.0) and out["per_factor"][1]["r2"] == 0.0
+    dead = SimpleNamespace(encode=lambda frames: np.tile([0.3, -0.2, 1.0, 0.5], (len(frames), 1)))
+    assert continuous_action_metrics(dead, StateFrames(), np.random.default_rng(5), 200)["min_r2"] == 0.0
+
+
+def test_a_two_fold_cover_fits_but_is_not_faithful():
+    model = SimpleNamespace(encode=lambda frames: circle_code(frames, winding=(2, 1)))
+    out = continuous_action_metrics(model, StateFrames(), np.random.default_rng(6), 400)
+    assert out["min_r2"] == pytest.approx(1.0) and out["per_factor"][0]["winding"] == 2 and not out["faithful"]

@@ -6,10 +6,10 @@ factor f, a move of d_f (in the world's action units) turns the code by k * u_f 
 the factor's turn per action unit (2*pi * unit / period) and k a nonzero integer (the winding:
 faithful when |k| = 1, a k-fold cover otherwise).
 
-- **Angle R^2.** For pairs (x, a, x') from uniform states and actions, the inferred angle of
-  each plane (the model's ``infer_plane_angles(obs, next_obs)`` where it has one, else the
-  closed-form best turn of mu(x)'s plane onto mu(x')'s, :func:`vae.continuous_planes.
-  plane_rotation_angles`) is compared with k * u_f * d_f on the circle:
+- **Angle R^2.** For pairs (x, a, x') from uniform states and actions, the turn of each plane,
+  read from the codes alone (the closed-form best turn of mu(x)'s plane onto mu(x')'s,
+  :func:`vae.continuous_planes.plane_rotation_angles`), is compared with k * u_f * d_f on the
+  circle:
 
       R^2(p, f, k) = 1 - mean wrap(theta_p - k u_f d_f)^2 / var(theta_p),
 
@@ -35,6 +35,9 @@ from vae.continuous_planes import plane_rotation_angles
 from vae.metrics.registry import Metric, register_metric
 from vae.metrics.sampling import _encode_frames, check_encode_fn, check_rng, latent_spread, render
 
+#: a plane whose inferred angle varies less than this (rad^2) over the pairs scores R^2 = 0: it turns for no move
+MIN_ANGLE_VARIANCE = 1e-8
+
 
 def wrap_angle(theta: np.ndarray) -> np.ndarray:
     """Angles taken to (-pi, pi]."""
@@ -45,8 +48,10 @@ def angle_r2(angles: np.ndarray, moves: np.ndarray, max_winding: int = 8) -> dic
     """How well each factor's move, in radians of its own turn, explains one plane's angle (module doc).
 
     ``angles`` (N, P): inferred turn of each latent plane per pair; ``moves`` (N, F): each factor's
-    true move in radians (u_f d_f). Returns per factor its matched plane, winding k and R^2, and the
-    smallest and mean R^2 over factors; a factor left without a plane (F > P) scores 0.
+    true move in radians (u_f d_f). Returns per factor its matched plane, winding k and R^2, the
+    smallest and mean R^2 over factors, and whether every matched winding is +-1 (a faithful code; |k| > 1 is
+    a k-fold cover); a factor left without a plane (F > P), or matched to a plane whose angle never changes,
+    scores 0.
     """
     theta, moves = np.asarray(angles, dtype=np.float64), np.asarray(moves, dtype=np.float64)
     if theta.ndim != 2 or moves.ndim != 2 or len(theta) != len(moves) or len(theta) < 2:
@@ -55,11 +60,12 @@ def angle_r2(angles: np.ndarray, moves: np.ndarray, max_winding: int = 8) -> dic
     max_winding = check_int("max_winding", max_winding, 1)
     windings = np.array([k for k in range(-max_winding, max_winding + 1) if k])
     spread = theta.var(0)  # (P,)
+    informative = spread > MIN_ANGLE_VARIANCE  # a plane whose angle never changes explains no move
     # residuals (K, N, P, F): every winding, pair, plane and factor at once
     res = wrap_angle(theta[None, :, :, None] - windings[:, None, None, None] * moves[None, :, None, :])
-    r2_all = 1 - (res**2).mean(1) / np.where(spread > 0, spread, np.inf)[None, :, None]  # (K, P, F)
+    r2_all = 1 - (res**2).mean(1) / np.where(informative, spread, 1.0)[None, :, None]  # (K, P, F)
     best_k = r2_all.argmax(0)  # (P, F)
-    r2 = r2_all.max(0)
+    r2 = np.where(informative[:, None], r2_all.max(0), 0.0)
     planes, factors = linear_sum_assignment(-r2)
     per_factor = []
     for f in range(moves.shape[1]):
@@ -70,7 +76,8 @@ def angle_r2(angles: np.ndarray, moves: np.ndarray, max_winding: int = 8) -> dic
         p = int(planes[hit[0]])
         per_factor.append({"factor": f, "plane": p, "winding": int(windings[best_k[p, f]]), "r2": float(r2[p, f])})
     scores = [row["r2"] for row in per_factor]
-    return {"min_r2": float(min(scores)), "mean_r2": float(np.mean(scores)), "per_factor": per_factor,
+    return {"min_r2": float(min(scores)), "mean_r2": float(np.mean(scores)),
+            "faithful": all(row["winding"] in (-1, 1) for row in per_factor), "per_factor": per_factor,
             "r2_matrix": r2.T}
 
 
@@ -107,15 +114,9 @@ def continuous_action_metrics(model: Any, world: Any, rng: np.random.Generator, 
     factors, actions, z, z_next = continuous_transitions(encode_fn, inner, rng, num_pairs)
     if z.shape[1] % 2:
         raise ValueError(f"latent planes need an even latent size, got {z.shape[1]}")
-    infer = getattr(model, "infer_plane_angles", None)
-    if callable(infer):
-        nxt = spec.apply(factors, actions)
-        angles, source = np.asarray(infer(render(inner, factors), render(inner, nxt)), dtype=np.float64), "model"
-    else:
-        angles = plane_rotation_angles(torch.as_tensor(z), torch.as_tensor(z_next)).numpy()
-        source = "closed-form best turn of each plane of mu(x) onto mu(x')"
-    out: dict[str, Any] = {"angle_source": source, "num_pairs": num_pairs,
-                           **angle_r2(angles, actions * factor_turns(spec), max_winding)}
+    angles = plane_rotation_angles(torch.as_tensor(z), torch.as_tensor(z_next)).numpy()
+    out: dict[str, Any] = {"angle_source": "closed-form best turn of each plane of mu(x) onto mu(x')",
+                           "num_pairs": num_pairs, **angle_r2(angles, actions * factor_turns(spec), max_winding)}
     out["per_factor"] = [{**row, "name": spec.factor_names[row["factor"]]} for row in out["per_factor"]]
     predict = getattr(model, "predict_latents", None)
     spread = latent_spread(z)
