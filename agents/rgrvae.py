@@ -210,14 +210,12 @@ class RGrVAE(LatentActionAgent):
         pred = (z - mu2).pow(2).sum(-1).mean()
         loss = parts["loss"] + policy_loss - c.entropy_weight * entropy + c.gamma * pred + self.rho.penalty()
         extra = {}
-        if c.plane_moments > 0:
-            extra["plane_moments"] = plane_moment_penalty(torch.cat([fwd.mu1, mu2]))
-            loss = loss + c.plane_moments * extra["plane_moments"]
-            extra["plane_moments"] = extra["plane_moments"].detach()
-        if c.angle_uniformity > 0:
-            extra["angle_uniformity"] = angle_uniformity_penalty(torch.cat([fwd.mu1, mu2]))
-            loss = loss + c.angle_uniformity * extra["angle_uniformity"]
-            extra["angle_uniformity"] = extra["angle_uniformity"].detach()
+        for name, weight, penalty in (("plane_moments", c.plane_moments, plane_moment_penalty),
+                                      ("angle_uniformity", c.angle_uniformity, angle_uniformity_penalty)):
+            if weight > 0:  # label-free penalties on the batch's codes, mu(x) and mu(x')
+                value = penalty(torch.cat([fwd.mu1, mu2]))
+                loss = loss + weight * value
+                extra[name] = value.detach()
         if consistency:
             extra["path_consistency"] = torch.stack(consistency).mean()
             loss = loss + c.path_consistency * extra["path_consistency"]

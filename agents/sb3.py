@@ -22,6 +22,7 @@ from gymnasium import spaces
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 
 from agents.base import BaseAgent
+from vae.continuous_planes import plane_rotation_angles
 from vae.nets import Encoder
 
 
@@ -128,6 +129,5 @@ class GroupFeatures(EncoderFeatures):
         now, goal = torch.chunk(super().forward(observations), 2, dim=1)
         if self.basis is not None:  # rho' = C^-1 rho C acts on the planes of C z
             now, goal = now @ self.basis.T, goal @ self.basis.T
-        a, b = now.unflatten(1, (-1, 2)), goal.unflatten(1, (-1, 2))
-        angle = torch.atan2(a[..., 0] * b[..., 1] - a[..., 1] * b[..., 0], (a * b).sum(-1))
+        angle = plane_rotation_angles(now, goal)
         return torch.stack([torch.cos(angle), torch.sin(angle)], -1).flatten(1)
