@@ -24,13 +24,26 @@ import torch
 from torch import nn
 
 from agents.latent_actions import LatentActionAgent, LatentActionConfig
-from flatland_env.pairs import PairBatch
+from flatland_env.pairs import PairBatch, make_pair_source, split_labels
+from flatland_env.validation import check_int
 from vae.continuous_planes import LinearPlaneRepresentation
 
 
 @dataclass
 class ForwardVAEConfig(LatentActionConfig):
     """ForwardVAE: the shared latent-action hyperparameters (its ``group`` says which latent block rho is)."""
+
+    refit_every: int = 0
+    """on a continuous world: every this many updates up to refit_until, set each row of W to its least-squares
+    best on a grid, over a labelled batch of the agent's own, where gradient descent may have stopped in a local
+    minimum of the periodic loss (0: gradient descent only; docs/method.md, "Continuous latent actions")"""
+    refit_until: int = 2000
+    """the last update at which refit_every refits W"""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_int("refit_every", self.refit_every, 0)
+        check_int("refit_until", self.refit_until, 0)
 
 
 class ForwardVAE(LatentActionAgent):
@@ -46,6 +59,9 @@ class ForwardVAE(LatentActionAgent):
         """On a continuous torus: only the plane representation, and none of the options that need a finite list
         of latent actions (the label-free stopping rule and error-triggered decay infer one per pair)."""
         if self.spec.is_discrete:
+            if self.config.refit_every:
+                raise ValueError(f"refit_every fits rows of W, which only a continuous world's representation has; on "
+                                 f"{self.source.env_id!r} leave it at 0")
             return
         c, defaults = self.config, self.Config()
         wrong = {name: getattr(c, name) for name in ("group", "structure", "tie_angles", "change_of_basis",
@@ -78,8 +94,44 @@ class ForwardVAE(LatentActionAgent):
                 + ("" if self.spec.is_cyclic_product else ", or group=so3 for a group whose actions need not commute")
             )
 
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        #: rows of W that refit_every replaced: update, plane, old and new row
+        self.refits: list[dict] = getattr(self, "refits", [])
+
+    def _extra_state(self) -> dict:
+        return {**super()._extra_state(), "refits": self.refits}
+
+    def _load_extra_state(self, state: dict) -> None:
+        super()._load_extra_state(state)
+        self.refits = list(state.get("refits", []))
+
     def modules(self):
         return nn.ModuleDict({"vae": self.vae, "rho": self.rho})
+
+    def stop_check(self) -> str | None:
+        c = self.config
+        due = c.refit_every and self.num_steps % c.refit_every == 0 and self.num_steps <= c.refit_until
+        if self.continuous and due:
+            self.refit_rows()
+        return super().stop_check()
+
+    @torch.no_grad()
+    def refit_rows(self) -> list[dict]:
+        """Refit W's rows on the agent's own labelled batch (``refit_every``); the changes are kept in ``refits``."""
+        if getattr(self, "_refit_pairs", None) is None:
+            seed = (self.config.seed * 7919 + 15_485_863) % 2**31
+            source = make_pair_source(self.source.config, seed=seed, noise_seed=seed + 1)
+            try:
+                self._refit_pairs = split_labels(source.next_batch(self.config.stop_probe_pairs))
+            finally:
+                source.close()
+        pairs, truth = self._refit_pairs
+        total = np.asarray(truth.actions, dtype=np.float32).reshape(len(pairs.obs), -1, self.spec.action_dim).sum(1)
+        z1, z2 = (torch.as_tensor(self.encode(o), device=self.device) for o in (pairs.obs, pairs.next_obs))
+        changed = self.rho.refit_rows(z1, z2, torch.as_tensor(total, device=self.device))
+        self.refits.extend({"update": self.num_steps, **row} for row in changed)
+        return changed
 
     def _param_groups(self):
         return self._angle_param_groups()
@@ -102,7 +154,12 @@ class ForwardVAE(LatentActionAgent):
                 z = self.rho(z, torch.as_tensor(acts[:, t], dtype=torch.long, device=self.device))
         pred = (z - fwd.mu2).pow(2).sum(-1).mean()
         loss = parts["loss"] + c.gamma * pred + self.rho.penalty()
-        return loss, {"recon": parts["recon"].detach(), "kl": parts["kl"].detach(), "pred": pred.detach()}
+        extra = {}
+        if c.predicted_recon > 0:
+            extra["predicted_recon"] = self.predicted_frame_loss(z, fwd.x2)
+            loss = loss + c.predicted_recon * extra["predicted_recon"]
+            extra["predicted_recon"] = extra["predicted_recon"].detach()
+        return loss, {**extra, "recon": parts["recon"].detach(), "kl": parts["kl"].detach(), "pred": pred.detach()}
 
     @torch.no_grad()
     def predict_latents(self, latents: np.ndarray, actions: np.ndarray) -> np.ndarray:

@@ -23,7 +23,7 @@ from agents.stopping import plateau_reached, relative_prediction_error
 from flatland_env.pairs import PairBatch, make_pair_source, split_labels
 from flatland_env.validation import check_choice, check_number, check_positive_int
 from vae.groups import SYMBOLS, GroupRepresentation
-from vae.model import VAEOutput, vae_loss
+from vae.model import VAEOutput, reconstruction_loss, vae_loss
 from vae.preprocess import obs_to_tensor, tensor_to_frames
 from vae.so3 import BLOCK, SO3Representation
 
@@ -53,6 +53,10 @@ class LatentActionConfig(AgentConfig):
 
     gamma: float = 10.0
     """weight of the latent prediction loss ||rho(a) z1 - mu2||^2"""
+    predicted_recon: float = 0.0
+    """weight of the reconstruction loss of x2 decoded from the prediction rho(a) z1 (0: the paper's latent loss
+    only). A plane that does not carry its factor cannot turn x1's code into x2's frame, however small its radius,
+    so this term makes each action's plane hold what the action changes (docs/method.md, "Predicted frames")"""
     angle_lr: float = 0.1
     """learning rate of the representation angles"""
     structure: tuple[str, ...] = ("c+", "c-")
@@ -92,6 +96,7 @@ class LatentActionConfig(AgentConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         check_number("gamma", self.gamma)
+        check_number("predicted_recon", self.predicted_recon)
         check_lr("angle_lr", self.angle_lr)
         check_number("angle_init", self.angle_init, 0.0, 3.15)
         check_number("stop_error", self.stop_error)
@@ -192,6 +197,12 @@ class LatentActionAgent(BaseAgent):
         parts = vae_loss(VAEOutput(logits, mu1, lv1, z1), x1, c.beta, c.capacity, c.capacity_leadin, self.num_steps,
                          c.recon_loss)
         return PairForward(x1, x2, z1, mu1, mu[b:], parts)
+
+    def predicted_frame_loss(self, z_pred: torch.Tensor, x2: torch.Tensor) -> torch.Tensor:
+        """Reconstruction loss of x2 from the predicted code rho(a) z1 (``predicted_recon``), in float32."""
+        with self.autocast():
+            logits = self.vae.decode(z_pred)
+        return reconstruction_loss(logits, x2, self.config.recon_loss)
 
     def progress_stats(self, stats: dict[str, float]) -> dict[str, str]:
         shown = super().progress_stats(stats)

@@ -68,7 +68,7 @@ CANDIDATES: dict[str, dict[str, Any]] = {
 def check_tuning_seeds(seeds: list[int]) -> None:
     bad = [s for s in seeds if not 0 <= s < FIRST_REPORT_SEED]
     if bad:
-        raise ValueError(f"the learning study tunes on seeds 0-{FIRST_REPORT_SEED - 1} only; seeds {bad} are kept "
+        raise ValueError(f"the studies tune on seeds 0-{FIRST_REPORT_SEED - 1} only; seeds {bad} are kept "
                          f"for reporting")
 
 

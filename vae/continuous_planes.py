@@ -48,6 +48,30 @@ def plane_rotation_angles(z1: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:
     return torch.atan2(x1 * y2 - y1 * x2, x1 * x2 + y1 * y2)
 
 
+def row_fit_scores(z1: torch.Tensor, z2: torch.Tensor, actions: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+    """For each candidate row w (R, D) and plane p, the mean over pairs of |u||v| cos(w . a - phi), (R, P).
+
+    With u, v a pair's codes on plane p and phi the angle that turns u onto v,
+    |R(t) u - v|^2 = |u|^2 + |v|^2 - 2 |u||v| cos(t - phi), so the row that maximises this score is
+    the row of W with the smallest prediction loss on the plane: the exact least-squares fit, where
+    gradient descent can stop in a local minimum of the periodic loss.
+    """
+    if z1.shape != z2.shape or z1.ndim != 2 or actions.shape != (z1.shape[0], rows.shape[1]):
+        raise ValueError(f"z1, z2 (B, L), actions (B, D) and rows (R, D) must agree, got {tuple(z1.shape)}, "
+                         f"{tuple(z2.shape)}, {tuple(actions.shape)} and {tuple(rows.shape)}")
+    phi = plane_rotation_angles(z1, z2)  # (B, P)
+    weight = torch.linalg.vector_norm(z1.reshape(len(z1), -1, 2), dim=-1) * torch.linalg.vector_norm(
+        z2.reshape(len(z2), -1, 2), dim=-1)  # (B, P)
+    turns = rows @ actions.T  # (R, B)
+    return torch.einsum("rbp,bp->rp", torch.cos(turns[:, :, None] - phi[None]), weight) / len(z1)
+
+
+def grid_rows(action_dim: int, span: float, step: float) -> torch.Tensor:
+    """Every row with components on the grid -span, -span + step, ..., span, (R, D)."""
+    axis = torch.arange(-span, span + step / 2, step)
+    return torch.cartesian_prod(*[axis] * action_dim).reshape(-1, action_dim)
+
+
 class LinearPlaneRepresentation(nn.Module):
     """rho(a) = diag over planes of R((W a)_p) for action vectors a (B, D); W (P, D) is learned."""
 
@@ -92,6 +116,28 @@ class LinearPlaneRepresentation(nn.Module):
         c, s = torch.cos(t), torch.sin(t)
         blocks = torch.stack([torch.stack([c, -s], -1), torch.stack([s, c], -1)], -2)  # (B, P, 2, 2)
         return _block_diagonal(blocks)
+
+    @torch.no_grad()
+    def refit_rows(self, z1: torch.Tensor, z2: torch.Tensor, actions: torch.Tensor, span: float = 10.0,
+                   step: float = 0.25, margin: float = 0.01) -> list[dict]:
+        """Set each row of W to the best on a grid (:func:`row_fit_scores`), refined once on a grid 25 times finer
+        around it, where that beats the current row's score by more than ``margin`` of the plane's mean |u||v|;
+        returns the rows changed (plane, old, new). The coarse step must stay below the width of the score's
+        peak, about pi over the largest action component."""
+        coarse = grid_rows(self.action_dim, span, step).to(self.weights)
+        scores = row_fit_scores(z1, z2, actions, coarse)  # (R, P)
+        current = row_fit_scores(z1, z2, actions, self.weights.detach()).diagonal()  # each plane's own row
+        scale = row_fit_scores(z1, z2, torch.zeros_like(actions), self.weights.detach()[:1]).abs()[0]
+        fine = grid_rows(self.action_dim, step, step / 25).to(self.weights)
+        changed = []
+        for p in range(self.num_planes):
+            around = coarse[scores[:, p].argmax()] + fine
+            refined = row_fit_scores(z1, z2, actions, around)[:, p]
+            if refined.max() - current[p] > margin * max(float(scale[p]), 1e-12):
+                new = around[refined.argmax()]
+                changed.append({"plane": p, "old": self.weights[p].tolist(), "new": new.tolist()})
+                self.weights[p] = new
+        return changed
 
     def penalty(self) -> torch.Tensor:
         """No constraint: every W gives a representation."""

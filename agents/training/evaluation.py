@@ -263,7 +263,8 @@ def evaluate_agent(
         elif agent.spec.is_discrete and "max_error" in suite.get("group_relations", {}):
             record["acceptance"] = relation_acceptance(suite)
         record["verdict"] = verdict(agent, record.get("acceptance"))
-    for rescue in ("realignments", "restarts"):  # RGrVAE's label-free rescues, each an event with its update
+    # RGrVAE's label-free rescues and ForwardVAE's refits of W, each an event with its update
+    for rescue in ("realignments", "restarts", "refits"):
         if hasattr(agent, rescue):
             record[rescue] = list(getattr(agent, rescue))
     record = to_jsonable(record)

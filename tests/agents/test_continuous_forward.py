@@ -144,3 +144,27 @@ def test_the_beta_vae_trains_on_it_too():
     vae = tiny_agent("vae", data=CONTINUOUS)
     vae.learn(2, progress_bar=False)
     assert vae.num_steps == 2
+
+
+def test_a_row_of_w_stuck_on_the_losss_second_lobe_is_refit_to_the_codes_turn():
+    """The failure of a held-out seed, replayed on exact codes: the expected loss of a row is 2 - 2 sinc(w - pi)
+    for actions uniform in [-1, 1], with a local minimum where sinc has its second peak (w - pi = -7.725).
+    Gradient descent stays there; the grid refit (refit_every) finds pi, the codes' turn per unit."""
+    stuck = np.array([[np.pi, 0.0], [0.0, np.pi - 7.725]], dtype=np.float32)
+    plain = exact_agent()
+    plain.rho.weights.data[:] = torch.as_tensor(stuck)
+    plain.learn(100, progress_bar=False)
+    assert abs(plain.rho.weights[1, 1].item() - np.pi) > 5  # still on the second lobe
+    refit = exact_agent()
+    refit.config.refit_every = 25
+    refit.rho.weights.data[:] = torch.as_tensor(stuck)
+    refit.learn(100, progress_bar=False)
+    np.testing.assert_allclose(refit.rho.weights.detach().numpy(), np.pi * np.eye(2), atol=0.05)
+    assert {r["plane"] for r in refit.refits} == {1} and refit.refits[0]["update"] == 25
+
+
+def test_refit_is_for_continuous_worlds_and_must_be_a_count():
+    with pytest.raises(ValueError, match="refit_every"):
+        tiny_agent("forward", refit_every=10)
+    with pytest.raises(ValueError, match="refit_every"):
+        tiny_agent("forward", data=CONTINUOUS, refit_every=-1)

@@ -2,10 +2,11 @@
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
-from vae.continuous_planes import LinearPlaneRepresentation, plane_rotation_angles, rotate_planes
+from vae.continuous_planes import LinearPlaneRepresentation, plane_rotation_angles, rotate_planes, row_fit_scores
 
 
 @pytest.fixture
@@ -56,3 +57,22 @@ def test_action_vectors_of_another_shape_or_type_are_refused(rho, bad):
 def test_an_odd_latent_size_is_refused():
     with pytest.raises(ValueError, match="even"):
         LinearPlaneRepresentation(5, 2)
+
+
+def test_the_grid_refit_finds_each_planes_turn_per_unit_and_keeps_a_right_row():
+    """Codes turned by W_true a (plane 0 winds +1, plane 1 winds -1, radii uneven): the refit recovers W_true from
+    rows started anywhere on the grid's span, and leaves rows that are already right alone."""
+    g = torch.Generator().manual_seed(0)
+    a = 2 * torch.rand(512, 2, generator=g) - 1
+    w_true = torch.tensor([[np.pi, 0.0], [0.0, -np.pi]])
+    z1 = torch.randn(512, 4, generator=g) * torch.tensor([1.0, 1.0, 3.0, 3.0])
+    z2 = rotate_planes(z1, a @ w_true.T) + 0.05 * torch.randn(512, 4, generator=g)
+    rho = LinearPlaneRepresentation(4, 2)
+    with torch.no_grad():
+        rho.weights.copy_(torch.tensor([[np.pi - 7.725, 0.3], [4.55, -1.0]]))
+    changed = rho.refit_rows(z1, z2, a)
+    assert [c["plane"] for c in changed] == [0, 1]
+    np.testing.assert_allclose(rho.weights.detach().numpy(), w_true.numpy(), atol=0.02)
+    assert rho.refit_rows(z1, z2, a) == []
+    scores = row_fit_scores(z1, z2, a, torch.stack([w_true[0], w_true[1], torch.zeros(2)]))
+    assert scores[0, 0] > scores[2, 0] and scores[1, 1] > scores[2, 1]  # the true row beats no turn at all

@@ -1,0 +1,173 @@
+"""The Sprites study: does each latent plane come to hold its factor on hearts, and does its angle follow?
+
+Claim 6's runs learn x and y but neither scale nor orientation. This study says which half fails:
+
+- the *code*: a labelled probe (calibration only, never read by a learner) fits each factor from
+  the codes of fresh frames (gradient-boosted trees, cross-validated R^2; orientation as the
+  cosine and sine of its turn) and measures how much of each latent plane's variance the factor's
+  values explain (eta^2, one-way ANOVA). A factor the backbone does not see has R^2 near 0.
+- the *representation*: the learned angle of each factor's plane against its faithful target.
+
+Candidates are ForwardVAE settings on top of claim 6's (experiments/claims.py), told the true
+actions. One of them, ``known-group``, also fixes rho at the world's faithful angles: a reference
+told the group as well as the actions, asking whether the code can form when the angles are right.
+Only seeds below 100 may be studied (docs/method.md, "Seeds"). ``scripts/study_sprites.py``
+drives it and writes ``results/tuning/sprites/<candidate>/s<seed>.json`` and ``summary.md``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from experiments.learning_study import check_tuning_seeds
+
+#: candidate -> ForwardVAE overrides of claim 6's ForwardVAE settings
+CANDIDATES: dict[str, dict[str, Any]] = {
+    "claim6": {},
+    "backbone-only": {"gamma": 0.0},
+    "beta-0.1": {"gamma": 0.0, "beta": 0.1},
+    "predicted": {"predicted_recon": 1.0},
+    "predicted-gamma-1": {"predicted_recon": 1.0, "gamma": 1.0},
+    "known-group": {"fix_angles": True},
+    "predicted-known-group": {"predicted_recon": 1.0, "fix_angles": True},
+}
+#: the acted factors of Sprites-v0 (factor columns 1-4), in the order of their action pairs and latent planes
+FACTORS = ("scale", "orientation", "x", "y")
+
+
+def _agent(candidate: str, seed: int):
+    """ForwardVAE on hearts with claim 6's settings and the candidate's overrides (stopping off: fixed budget)."""
+    import torch
+
+    from agents.forward import ForwardVAE
+    from experiments.claims import HEARTS, SPRITES_AGENT, _rgrvae_defaults
+    from flatland_env.pairs import PairSourceConfig
+    check_tuning_seeds([seed])
+    overrides = dict(CANDIDATES[candidate])
+    fix = overrides.pop("fix_angles", False)
+    settings = {**_rgrvae_defaults(), **SPRITES_AGENT, "stop_error": 0.0, **overrides}
+    agent = ForwardVAE(PairSourceConfig(HEARTS["env_id"], env_kwargs=HEARTS["env_kwargs"]), seed=seed, **settings)
+    if fix:  # told the group: each action's faithful angle, fixed
+        with torch.no_grad():
+            agent.rho.angles.copy_(torch.as_tensor(_signed_targets(agent.spec), dtype=torch.float32))
+        agent.rho.angles.requires_grad_(False)
+    return agent, {**settings, "fix_angles": fix}
+
+
+def probe_frames(n: int = 3000, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Fresh heart frames with uniformly drawn factors (labelled; for the probe only)."""
+    from flatland_env.worlds.sprites import NUM_ORIENTATIONS, NUM_POSITIONS, NUM_SCALES, render_sprites
+
+    rng = np.random.default_rng(seed)
+    factors = np.stack([np.zeros(n, int), rng.integers(0, NUM_SCALES, n), rng.integers(0, NUM_ORIENTATIONS, n),
+                        rng.integers(0, NUM_POSITIONS, n), rng.integers(0, NUM_POSITIONS, n)], 1)
+    return render_sprites(factors, 64, ("heart",)), factors
+
+
+def plane_eta2(codes: np.ndarray, values: np.ndarray) -> list[float]:
+    """Per latent plane, the share of its variance that the factor's values explain (eta^2; 1: the plane is a
+    function of the factor, 0: it ignores it)."""
+    out = []
+    for p in range(codes.shape[1] // 2):
+        plane = codes[:, 2 * p:2 * p + 2]
+        total = ((plane - plane.mean(0)) ** 2).sum()
+        between = sum(((plane[values == v].mean(0) - plane.mean(0)) ** 2).sum() * (values == v).sum()
+                      for v in np.unique(values))
+        out.append(round(float(between / max(total, 1e-12)), 3))
+    return out
+
+
+def factor_r2(codes: np.ndarray, target: np.ndarray, seed: int = 0) -> float:
+    """Cross-validated R^2 of gradient-boosted trees fitting ``target`` from the codes (0 or less: not encoded)."""
+    from sklearn.ensemble import HistGradientBoostingRegressor
+    from sklearn.model_selection import cross_val_score
+
+    model = HistGradientBoostingRegressor(max_iter=200, random_state=seed)
+    return round(float(cross_val_score(model, codes, target, cv=3, scoring="r2").mean()), 3)
+
+
+def code_probe(codes: np.ndarray, factors: np.ndarray) -> dict[str, dict[str, Any]]:
+    """Per acted factor: R^2 from the whole code and eta^2 per plane; orientation as the cosine and sine of its
+    turn (a full turn is 40 orientations), so the wrap is no jump."""
+    from flatland_env.worlds.sprites import NUM_ORIENTATIONS
+
+    out = {}
+    for i, name in enumerate(FACTORS):
+        values = factors[:, i + 1]
+        if name == "orientation":
+            turn = 2 * np.pi * values / NUM_ORIENTATIONS
+            r2 = round((factor_r2(codes, np.cos(turn)) + factor_r2(codes, np.sin(turn))) / 2, 3)
+        else:
+            r2 = factor_r2(codes, values.astype(float))
+        out[name] = {"r2": r2, "plane_eta2": plane_eta2(codes, values)}
+    return out
+
+
+def study_run(candidate: str, seed: int, updates: int, check_every: int) -> dict[str, Any]:
+    """Train one candidate on one tuning seed for ``updates`` and probe the code and the angles at every check."""
+    agent, settings = _agent(candidate, seed)
+    frames, factors = probe_frames()
+    checks, started = [], time.perf_counter()
+    while agent.num_steps < updates:
+        agent.learn(min(check_every, updates - agent.num_steps), progress_bar=False)
+        codes = agent.encode(frames)
+        checks.append({
+            "update": agent.num_steps,
+            "pairs_seen": agent.num_steps * agent.config.batch_size,
+            "seconds": round(time.perf_counter() - started, 1),
+            "angles": [round(abs(float(a)), 4) for a in agent.rho.effective_angles().detach().cpu()[::2]],
+            "code_spread": round(float(codes.std(0).mean()), 3),
+            "probe": code_probe(codes, factors),
+        })
+    return {"candidate": candidate, "seed": seed, "updates": updates, "settings": settings,
+            "precision": agent.precision, "targets": [round(float(t), 4) for t in _targets(agent)], "checks": checks}
+
+
+def _signed_targets(spec: Any) -> list[float]:
+    """Each action's angle 2*pi*offset/n (wrapped), the angle claim 6 scores against."""
+    return [spec.continuous_angle(i) for i in range(spec.num_actions)]
+
+
+def _targets(agent: Any) -> list[float]:
+    return [abs(t) for t in _signed_targets(agent.spec)[::2]]
+
+
+def run_path(out: Path, candidate: str, seed: int, updates: int) -> Path:
+    return Path(out) / f"{candidate}-{updates}" / f"s{seed}.json"
+
+
+def summary_table(out: Path) -> str:
+    """One row per kept run at its last check: angles against targets, R^2 per factor and the own plane's eta^2."""
+    rows = []
+    for path in sorted(Path(out).glob("*/s*.json")):
+        run = json.loads(path.read_text())
+        last = run["checks"][-1]
+        cells = [path.parent.name, str(run["seed"]), f"{last['update']:,}", f"{last['code_spread']:.2f}"]
+        for i, name in enumerate(FACTORS):
+            probe = last["probe"][name]
+            cells.append(f"{last['angles'][i]:.3f} / {run['targets'][i]:.3f}")
+            cells.append(f"{probe['r2']:.2f}, {probe['plane_eta2'][i]:.2f}")
+        rows.append(cells)
+    header = ["candidate-updates", "seed", "update", "code spread"]
+    for name in FACTORS:
+        header += [f"{name} angle / target", f"{name} R^2, own plane eta^2"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def write_summary(out: Path) -> str:
+    table = summary_table(out)
+    Path(out).mkdir(parents=True, exist_ok=True)
+    (Path(out) / "summary.md").write_text(
+        "# The Sprites study (ForwardVAE on hearts, tuning seeds)\n\n"
+        "Written by `python scripts/study_sprites.py`; experiments/sprites_study.py says what each column is. "
+        "R^2: the labelled probe's fit of the factor from the whole code (orientation: mean of its cosine and sine "
+        "fits); eta^2: the share of the factor's own latent plane's variance that the factor explains.\n\n"
+        f"{table}\n")
+    return table

@@ -1,0 +1,55 @@
+"""The predicted-frame loss (``predicted_recon``): x2 decoded from rho(a) z1 joins the loss with its weight."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from agent_helpers import tiny_agent
+
+from flatland_env.pairs import split_labels
+
+
+def _loss_pair(model: str, weight: float):
+    """The loss of one batch with the term off and with it at ``weight``, from the same random state."""
+    agent = tiny_agent(model, precision="fp32")
+    batch, truth = split_labels(agent.source.next_batch(8))
+    labels = (truth.actions,) if agent.uses_labels else ()
+    state = agent.generator.get_state()
+    agent.modules().train()
+    off, _ = agent._loss(batch, *labels)
+    agent.config.predicted_recon = weight
+    agent.generator.set_state(state)
+    on, stats = agent._loss(batch, *labels)
+    return float(off.detach()), float(on.detach()), stats
+
+
+@pytest.mark.parametrize("model, weight", [("forward", 2.0), ("rgrvae", 0.5)])
+def test_the_weighted_reconstruction_of_x2_from_the_prediction_joins_the_loss(model, weight):
+    """ForwardVAE predicts with the true actions, RGrVAE with the latent actions its policy chose."""
+    off, on, stats = _loss_pair(model, weight)
+    assert stats["predicted_recon"] > 0
+    assert on - off == pytest.approx(weight * float(stats["predicted_recon"]), rel=1e-4)
+
+
+def test_off_by_default_as_in_the_paper():
+    agent = tiny_agent("forward")
+    assert agent.config.predicted_recon == 0.0
+    batch, truth = split_labels(agent.source.next_batch(8))
+    assert "predicted_recon" not in agent.train_step(batch, truth.actions)
+
+
+def test_the_predicted_frame_moves_the_angles():
+    """With the latent loss off, the angles learn only through the decoded prediction of x2."""
+    agent = tiny_agent("forward", gamma=0.0, predicted_recon=1.0, angle_lr=0.05, precision="fp32")
+    before = agent.rho.effective_angles().detach().clone()
+    agent.learn(5, progress_bar=False)
+    assert not torch.allclose(before, agent.rho.effective_angles().detach())
+    still = tiny_agent("forward", gamma=0.0, angle_lr=0.05, precision="fp32")
+    before = still.rho.effective_angles().detach().clone()
+    still.learn(5, progress_bar=False)
+    assert torch.allclose(before, still.rho.effective_angles().detach())
+
+
+def test_a_negative_weight_is_a_clear_error():
+    with pytest.raises(ValueError, match="predicted_recon"):
+        tiny_agent("forward", predicted_recon=-1.0)

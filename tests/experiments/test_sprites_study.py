@@ -1,0 +1,51 @@
+"""The Sprites study's labelled probe on codes with known answers, and its guard on held-out seeds."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from experiments.sprites_study import CANDIDATES, code_probe, plane_eta2, study_run
+
+
+def _codes(rng, factors, orientation_on_plane: bool):
+    """Plane 0: scale on a circle; plane 1: orientation's turn (or noise); planes 2, 3: x and y on circles."""
+    turn = lambda v, n: np.stack([np.cos(2 * np.pi * v / n), np.sin(2 * np.pi * v / n)], 1)  # noqa: E731
+    planes = [turn(factors[:, 1], 6),
+              turn(factors[:, 2], 40) if orientation_on_plane else rng.normal(size=(len(factors), 2)),
+              turn(factors[:, 3], 32), turn(factors[:, 4], 32)]
+    return np.concatenate(planes, 1) + 0.01 * rng.normal(size=(len(factors), 8))
+
+
+@pytest.fixture(scope="module")
+def factors():
+    rng = np.random.default_rng(0)
+    n = 600
+    return np.stack([np.zeros(n, int), rng.integers(0, 6, n), rng.integers(0, 40, n), rng.integers(0, 32, n),
+                     rng.integers(0, 32, n)], 1)
+
+
+def test_each_factor_is_found_on_its_own_plane(factors):
+    probe = code_probe(_codes(np.random.default_rng(1), factors, True), factors)
+    for i, name in enumerate(("scale", "orientation", "x", "y")):
+        assert probe[name]["r2"] > 0.8, name
+        assert probe[name]["plane_eta2"][i] > 0.95 and max(np.delete(probe[name]["plane_eta2"], i)) < 0.2, name
+
+
+def test_a_factor_the_code_does_not_hold_scores_no_better_than_its_mean(factors):
+    probe = code_probe(_codes(np.random.default_rng(1), factors, False), factors)
+    assert probe["orientation"]["r2"] < 0.05 and max(probe["orientation"]["plane_eta2"]) < 0.2
+    assert probe["x"]["r2"] > 0.8
+
+
+def test_eta2_of_a_plane_that_is_a_function_of_the_factor_is_one():
+    values = np.repeat(np.arange(5), 20)
+    codes = np.stack([values, values**2, np.random.default_rng(0).normal(size=100), np.zeros(100)], 1).astype(float)
+    eta = plane_eta2(codes, values)
+    assert eta[0] == pytest.approx(1.0) and eta[1] < 0.2
+
+
+def test_held_out_seeds_are_refused_and_candidates_are_named():
+    with pytest.raises(ValueError, match="kept for reporting"):
+        study_run("claim6", 100, 10, 10)
+    assert {"claim6", "predicted", "known-group", "predicted-known-group"} <= set(CANDIDATES)
