@@ -35,6 +35,9 @@ CANDIDATES: dict[str, dict[str, Any]] = {
     "predicted-gamma-1": {"predicted_recon": 1.0, "gamma": 1.0},
     "known-group": {"fix_angles": True},
     "predicted-known-group": {"predicted_recon": 1.0, "fix_angles": True},
+    # levers on the backbone, with everything else given: does any let the code see the heart's turn?
+    "known-group-wide": {"predicted_recon": 1.0, "fix_angles": True, "channels": (64, 64, 64, 64)},
+    "known-group-beta-0.1": {"predicted_recon": 1.0, "fix_angles": True, "beta": 0.1},
 }
 #: the acted factors of Sprites-v0 (factor columns 1-4), in the order of their action pairs and latent planes
 FACTORS = ("scale", "orientation", "x", "y")

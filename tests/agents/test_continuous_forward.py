@@ -168,3 +168,15 @@ def test_refit_is_for_continuous_worlds_and_must_be_a_count():
         tiny_agent("forward", refit_every=10)
     with pytest.raises(ValueError, match="refit_every"):
         tiny_agent("forward", data=CONTINUOUS, refit_every=-1)
+
+
+def test_the_continuous_world_suggests_the_refit_to_forward_vae_only():
+    from agents.betavae import BetaVAE
+    from agents.forward import ForwardVAEConfig
+    from agents.training.cli import apply_world_settings
+
+    config, applied = apply_world_settings(ForwardVAEConfig(), "FlatLandContinuous-v0", set())
+    assert applied == {"refit_every": 250} and config.refit_every == 250 and config.refit_until == 2000
+    config, applied = apply_world_settings(ForwardVAEConfig(refit_every=0), "FlatLandContinuous-v0", {"refit_every"})
+    assert config.refit_every == 0  # a flag the user passes wins
+    assert apply_world_settings(BetaVAE.Config(), "FlatLandContinuous-v0", set())[1] == {}
