@@ -38,6 +38,8 @@ CANDIDATES: dict[str, dict[str, Any]] = {
     # levers on the backbone, with everything else given: does any let the code see the heart's turn?
     "known-group-wide": {"predicted_recon": 1.0, "fix_angles": True, "channels": (64, 64, 64, 64)},
     "known-group-beta-0.1": {"predicted_recon": 1.0, "fix_angles": True, "beta": 0.1},
+    "known-group-autoencoder": {"predicted_recon": 1.0, "fix_angles": True, "beta": 0.0},
+    "known-group-batch-128": {"predicted_recon": 1.0, "fix_angles": True, "batch_size": 128},
 }
 #: the acted factors of Sprites-v0 (factor columns 1-4), in the order of their action pairs and latent planes
 FACTORS = ("scale", "orientation", "x", "y")
