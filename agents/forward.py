@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from agents.latent_actions import LatentActionAgent, LatentActionConfig
-from flatland_env.pairs import PairBatch, make_pair_source, split_labels
+from flatland_env.pairs import PairBatch
 from flatland_env.validation import check_int
 from vae.continuous_planes import LinearPlaneRepresentation
 
@@ -119,13 +119,8 @@ class ForwardVAE(LatentActionAgent):
     @torch.no_grad()
     def refit_rows(self) -> list[dict]:
         """Refit W's rows on the agent's own labelled batch (``refit_every``); the changes are kept in ``refits``."""
-        if getattr(self, "_refit_pairs", None) is None:
-            seed = (self.config.seed * 7919 + 15_485_863) % 2**31
-            source = make_pair_source(self.source.config, seed=seed, noise_seed=seed + 1)
-            try:
-                self._refit_pairs = split_labels(source.next_batch(self.config.stop_probe_pairs))
-            finally:
-                source.close()
+        if getattr(self, "_refit_pairs", None) is None:  # supervised: this agent may read the labels
+            self._refit_pairs = self.own_pairs(15_485_863)
         pairs, truth = self._refit_pairs
         total = np.asarray(truth.actions, dtype=np.float32).reshape(len(pairs.obs), -1, self.spec.action_dim).sum(1)
         z1, z2 = (torch.as_tensor(self.encode(o), device=self.device) for o in (pairs.obs, pairs.next_obs))
@@ -154,11 +149,8 @@ class ForwardVAE(LatentActionAgent):
                 z = self.rho(z, torch.as_tensor(acts[:, t], dtype=torch.long, device=self.device))
         pred = (z - fwd.mu2).pow(2).sum(-1).mean()
         loss = parts["loss"] + c.gamma * pred + self.rho.penalty()
-        extra = {}
-        if c.predicted_recon > 0:
-            extra["predicted_recon"] = self.predicted_frame_loss(z, fwd.x2)
-            loss = loss + c.predicted_recon * extra["predicted_recon"]
-            extra["predicted_recon"] = extra["predicted_recon"].detach()
+        extra: dict[str, torch.Tensor] = {}
+        loss = self._add_predicted_frames(loss, z, fwd.x2, extra)
         return loss, {**extra, "recon": parts["recon"].detach(), "kl": parts["kl"].detach(), "pred": pred.detach()}
 
     @torch.no_grad()

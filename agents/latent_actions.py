@@ -204,6 +204,16 @@ class LatentActionAgent(BaseAgent):
             logits = self.vae.decode(z_pred)
         return reconstruction_loss(logits, x2, self.config.recon_loss)
 
+    def _add_predicted_frames(self, loss: torch.Tensor, z_pred: torch.Tensor, x2: torch.Tensor,
+                              stats: dict[str, torch.Tensor]) -> torch.Tensor:
+        """``loss`` plus ``predicted_recon`` times :meth:`predicted_frame_loss` when that weight is on (its value
+        goes to ``stats``); ``loss`` unchanged when it is off, as in the paper."""
+        if self.config.predicted_recon <= 0:
+            return loss
+        value = self.predicted_frame_loss(z_pred, x2)
+        stats["predicted_recon"] = value.detach()
+        return loss + self.config.predicted_recon * value
+
     def progress_stats(self, stats: dict[str, float]) -> dict[str, str]:
         shown = super().progress_stats(stats)
         shown["angles"] = " ".join(f"{a:+.3f}" for a in self.rho.effective_angles().detach().cpu().tolist())
@@ -216,13 +226,18 @@ class LatentActionAgent(BaseAgent):
         Its labels are dropped here, before anything looks at the pairs; the training stream is untouched.
         """
         if getattr(self, "_probe", None) is None:
-            seed = (self.config.seed * 7919 + 104_729) % 2**31
-            source = make_pair_source(self.source.config, seed=seed, noise_seed=seed + 1)
-            try:
-                self._probe, _ = split_labels(source.next_batch(self.config.stop_probe_pairs))
-            finally:
-                source.close()
+            self._probe, _ = self.own_pairs(104_729)
         return self._probe
+
+    def own_pairs(self, salt: int) -> tuple[PairBatch, Any]:
+        """``stop_probe_pairs`` pairs and their labels from a copy of the agent's pair source seeded by its seed and
+        ``salt``; the training stream is untouched. Callers that must stay label-free drop the labels at once."""
+        seed = (self.config.seed * 7919 + salt) % 2**31
+        source = make_pair_source(self.source.config, seed=seed, noise_seed=seed + 1)
+        try:
+            return split_labels(source.next_batch(self.config.stop_probe_pairs))
+        finally:
+            source.close()
 
     @torch.no_grad()
     def self_predicted_latents(self, obs: np.ndarray, next_obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

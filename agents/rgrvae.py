@@ -209,11 +209,8 @@ class RGrVAE(LatentActionAgent):
         entropy = torch.stack(entropies).mean()
         pred = (z - mu2).pow(2).sum(-1).mean()
         loss = parts["loss"] + policy_loss - c.entropy_weight * entropy + c.gamma * pred + self.rho.penalty()
-        extra = {}
-        if c.predicted_recon > 0:  # x2 decoded from the code the policy's latent actions predicted
-            extra["predicted_recon"] = self.predicted_frame_loss(z, x2)
-            loss = loss + c.predicted_recon * extra["predicted_recon"]
-            extra["predicted_recon"] = extra["predicted_recon"].detach()
+        extra: dict[str, torch.Tensor] = {}
+        loss = self._add_predicted_frames(loss, z, x2, extra)  # z: predicted by the policy's latent actions
         for name, weight, penalty in (("plane_moments", c.plane_moments, plane_moment_penalty),
                                       ("angle_uniformity", c.angle_uniformity, angle_uniformity_penalty)):
             if weight > 0:  # label-free penalties on the batch's codes, mu(x) and mu(x')

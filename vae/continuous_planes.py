@@ -121,13 +121,14 @@ class LinearPlaneRepresentation(nn.Module):
     def refit_rows(self, z1: torch.Tensor, z2: torch.Tensor, actions: torch.Tensor, span: float = 10.0,
                    step: float = 0.25, margin: float = 0.01) -> list[dict]:
         """Set each row of W to the best on a grid (:func:`row_fit_scores`), refined once on a grid 25 times finer
-        around it, where that beats the current row's score by more than ``margin`` of the plane's mean |u||v|;
-        returns the rows changed (plane, old, new). The coarse step must stay below the width of the score's
-        peak, about pi over the largest action component."""
+        around it, where that beats the current row's score by more than ``margin`` of the plane's |mean u . v|
+        (the score of no turn at all; with turns spread over a full circle it is near 0, so nearly any better row
+        replaces the current one); returns the rows changed (plane, old, new). The coarse step must stay below
+        the width of the score's peak, about pi over the largest action component."""
         coarse = grid_rows(self.action_dim, span, step).to(self.weights)
         scores = row_fit_scores(z1, z2, actions, coarse)  # (R, P)
         current = row_fit_scores(z1, z2, actions, self.weights.detach()).diagonal()  # each plane's own row
-        scale = row_fit_scores(z1, z2, torch.zeros_like(actions), self.weights.detach()[:1]).abs()[0]
+        scale = (z1 * z2).reshape(len(z1), -1, 2).sum(-1).mean(0).abs()  # |mean u . v| per plane
         fine = grid_rows(self.action_dim, step, step / 25).to(self.weights)
         changed = []
         for p in range(self.num_planes):
