@@ -19,7 +19,7 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import torch
@@ -40,6 +40,7 @@ from flatland_env.registration import make_world
 from flatland_env.spec import spec_from_json
 from flatland_env.validation import check_choice, check_nonnegative_int, check_number, check_positive_int
 from vae.model import RECON_LOSSES, VAE, ReconLoss
+from vae.nets import ACTIVATIONS
 from vae.preprocess import obs_to_tensor, tensor_to_frames
 
 #: algorithm name (the CLI subcommand, the checkpoint's "algo") -> agent class
@@ -85,6 +86,9 @@ class AgentConfig:
     """width of the FC layers"""
     output_selu: bool = False
     """SELU on the encoder output as in the original code (flattens latent circles)"""
+    activation: Literal["selu", "relu"] = "selu"
+    """hidden activation of the encoder and decoder: SELU as in the original code, or ReLU (trained with
+    labels, only the ReLU encoder learned a small sprite's turn; docs/method.md "Sprites")"""
     recon_loss: ReconLoss = "squared"
     """reconstruction term: squared (the paper's (sigmoid(logits) - x)^2) or bernoulli (cross-entropy with
     logits, whose gradient does not vanish on small objects the decoder has written off)"""
@@ -123,6 +127,7 @@ class AgentConfig:
         check_lr("lr", self.lr)
         self.seed = check_nonnegative_int("seed", self.seed)
         check_choice("recon_loss", self.recon_loss, RECON_LOSSES)
+        check_choice("activation", self.activation, tuple(ACTIVATIONS))
         check_choice("precision", self.precision, PRECISIONS)
         if self.device not in ("auto", "cpu", "cuda") and not str(self.device).startswith("cuda:"):
             raise ValueError(f"device must be 'auto', 'cpu' or 'cuda[:N]', got {self.device!r}")
@@ -209,6 +214,7 @@ class BaseAgent:
                 frame_size=self.obs_shape[0],
                 output_selu=self.config.output_selu,
                 logvar_bounds=self.config.logvar_bounds,
+                activation=self.config.activation,
             )
             self._build()
         self.modules().to(self.device, memory_format=torch.channels_last)

@@ -33,6 +33,10 @@ class Args:
     """torch CPU threads per run"""
     out: Path = Path("results/tuning/sprites")
     """where the runs and the summary go"""
+    supervised: list[str] = field(default_factory=list)
+    """encoder activations (selu, relu) to put through the supervised turn probe instead of training candidates"""
+    supervised_updates: int = 6000
+    """updates of each supervised turn probe"""
 
 
 def _one(candidate: str, seed: int, updates: int, check_every: int, threads: int, path: str) -> str:
@@ -49,9 +53,38 @@ def _one(candidate: str, seed: int, updates: int, check_every: int, threads: int
         f"{k} {v['r2']}" for k, v in last["probe"].items())
 
 
+def _supervised(activation: str, updates: int, threads: int, path: str) -> str:
+    import torch
+
+    from experiments.sprites_study import supervised_turn_probe
+
+    torch.set_num_threads(threads)
+    record = supervised_turn_probe(activation, updates)
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(json.dumps(record, indent=1))
+    return f"supervised turn probe, {activation}: R^2 " + ", ".join(str(c["turn_r2"]) for c in record["checks"])
+
+
 def main(args: Args) -> None:
     from experiments.learning_study import check_tuning_seeds
     from experiments.sprites_study import CANDIDATES, run_path, write_summary
+
+    if args.supervised:
+        from vae.nets import ACTIVATIONS
+
+        bad = [a for a in args.supervised if a not in ACTIVATIONS]
+        if bad:
+            raise SystemExit(f"unknown activations {bad}; choose from {sorted(ACTIVATIONS)}")
+        from experiments.sprites_study import SUPERVISED_DIR
+
+        paths = {a: args.out / SUPERVISED_DIR / f"{a}-{args.supervised_updates}.json" for a in args.supervised}
+        with ProcessPoolExecutor(max(1, args.jobs)) as pool:
+            futures = [pool.submit(_supervised, a, args.supervised_updates, args.threads, str(p))
+                       for a, p in paths.items() if not p.exists()]
+            for future in as_completed(futures):
+                print(future.result(), flush=True)
+        print(write_summary(args.out))
+        return
 
     unknown = [c for c in args.candidates if c not in CANDIDATES]
     if unknown:

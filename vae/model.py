@@ -41,11 +41,13 @@ class VAE(nn.Module):
         frame_size: int = 64,
         output_selu: bool = False,
         logvar_bounds: tuple[float, float] | None = None,
+        activation: str = "selu",
     ) -> None:
         super().__init__()
         self.latent_size = latent_size
-        self.encoder = Encoder(in_channels, latent_size, channels, hidden, frame_size, output_selu, logvar_bounds)
-        self.decoder = Decoder(in_channels, latent_size, tuple(reversed(channels)), hidden, frame_size)
+        self.encoder = Encoder(in_channels, latent_size, channels, hidden, frame_size, output_selu, logvar_bounds,
+                               activation)
+        self.decoder = Decoder(in_channels, latent_size, tuple(reversed(channels)), hidden, frame_size, activation)
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return self.encoder(x)

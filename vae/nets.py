@@ -3,6 +3,11 @@
 Four k4 s2 p1 convolutions down to 4x4, two hidden FC layers, and a linear head for the
 mean and log-variance; the decoder mirrors it with transposed convolutions and outputs
 logits. Widths are configurable (noisy-data variants double the middle convolutions).
+
+The hidden activation is SELU, as in the original code, or ReLU (``activation="relu"``). With
+SELU a supervised regression of a small heart's turn from these convolutions barely moves in
+thousands of updates, where ReLU learns it (docs/method.md, "Sprites"); FlatLand's defaults
+keep SELU, with which they were tuned.
 """
 
 from __future__ import annotations
@@ -13,12 +18,19 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from flatland_env.validation import check_positive_int
+from flatland_env.validation import check_choice, check_positive_int
+
+#: hidden activations the backbone offers
+ACTIVATIONS = {"selu": nn.SELU, "relu": nn.ReLU}
 
 
 def _check_positive(**values: int) -> None:
     for name, v in values.items():
         check_positive_int(name, v)
+
+
+def _activation(name: str) -> type[nn.Module]:
+    return ACTIVATIONS[check_choice("activation", name, tuple(ACTIVATIONS))]
 
 
 class Encoder(nn.Module):
@@ -37,9 +49,11 @@ class Encoder(nn.Module):
         frame_size: int = 64,
         output_selu: bool = False,
         logvar_bounds: tuple[float, float] | None = None,
+        activation: str = "selu",
     ) -> None:
         super().__init__()
         _check_positive(in_channels=in_channels, latent_size=latent_size, hidden=hidden, frame_size=frame_size)
+        act = _activation(activation)
         if logvar_bounds is not None and not (math.isfinite(logvar_bounds[0]) and math.isfinite(logvar_bounds[1])
                                               and logvar_bounds[0] < logvar_bounds[1]):
             raise ValueError(f"logvar_bounds must be two finite numbers, low < high, got {logvar_bounds!r}")
@@ -51,12 +65,12 @@ class Encoder(nn.Module):
         layers: list[nn.Module] = []
         c_in = in_channels
         for c in channels:
-            layers += [nn.Conv2d(c_in, c, 4, 2, 1), nn.SELU()]
+            layers += [nn.Conv2d(c_in, c, 4, 2, 1), act()]
             c_in = c
         self.convs = nn.Sequential(*layers)
         side = frame_size // 2 ** len(channels)
         self.fc = nn.Sequential(
-            nn.Flatten(), nn.Linear(c_in * side * side, hidden), nn.SELU(), nn.Linear(hidden, hidden), nn.SELU()
+            nn.Flatten(), nn.Linear(c_in * side * side, hidden), act(), nn.Linear(hidden, hidden), act()
         )
         self.head = nn.Linear(hidden, 2 * latent_size)
         self.output_act = nn.SELU() if output_selu else nn.Identity()
@@ -92,15 +106,17 @@ class Decoder(nn.Module):
         channels: tuple[int, ...] = (32, 32, 32, 32),
         hidden: int = 256,
         frame_size: int = 64,
+        activation: str = "selu",
     ) -> None:
         super().__init__()
+        act = _activation(activation)
         _check_positive(out_channels=out_channels, latent_size=latent_size, hidden=hidden, frame_size=frame_size)
         if frame_size % (2 ** len(channels)) != 0:
             raise ValueError(f"frame_size {frame_size} must be divisible by 2**{len(channels)}")
         self.side = frame_size // 2 ** len(channels)
         self.c0 = channels[0]
         self.fc = nn.Sequential(
-            nn.Linear(latent_size, hidden), nn.SELU(), nn.Linear(hidden, self.c0 * self.side * self.side), nn.SELU()
+            nn.Linear(latent_size, hidden), act(), nn.Linear(hidden, self.c0 * self.side * self.side), act()
         )
         layers: list[nn.Module] = []
         outs = list(channels[1:]) + [out_channels]
@@ -108,7 +124,7 @@ class Decoder(nn.Module):
         for i, c in enumerate(outs):
             layers.append(nn.ConvTranspose2d(c_in, c, 4, 2, 1))
             if i < len(outs) - 1:
-                layers.append(nn.SELU())
+                layers.append(act())
             c_in = c
         self.deconvs = nn.Sequential(*layers)
 

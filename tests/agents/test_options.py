@@ -120,6 +120,7 @@ def test_bf16_loss_matches_float32_within_tolerance():
         ({"lr": 1e30}, "lr"),
         ({"structure": ("c+", "x")}, "structure"),
         ({"not_a_flag": 1}, "unknown hyperparameters"),
+        ({"activation": "tanh"}, "activation must be one of selu, relu"),
     ],
 )
 def test_bad_hyperparameters_are_clear_errors(kwargs, message):
@@ -133,3 +134,18 @@ def test_bad_hyperparameters_are_clear_errors(kwargs, message):
 def test_unknown_or_foreign_env_id_names_the_worlds(env_id, message):
     with pytest.raises(ValueError, match=f"{message}.*FlatLand-v0"):
         RGrVAE(env_id)
+
+
+def test_relu_backbone_has_no_selu_and_survives_a_checkpoint(tmp_path):
+    from agents import BaseAgent
+
+    agent = tiny_agent("forward", activation="relu")
+    kinds = {type(m) for m in agent.vae.modules()}
+    assert torch.nn.ReLU in kinds and torch.nn.SELU not in kinds
+    assert torch.nn.SELU in {type(m) for m in tiny_agent("forward").vae.modules()}  # the default stays SELU
+    agent.learn(2, progress_bar=False)
+    agent.save(tmp_path / "a.pt")
+    loaded = BaseAgent.load(tmp_path / "a.pt")
+    assert loaded.config.activation == "relu"
+    frames = np.zeros((2, 64, 64, 1), np.uint8)
+    np.testing.assert_allclose(loaded.encode(frames), agent.encode(frames), atol=1e-6)

@@ -49,3 +49,18 @@ def test_held_out_seeds_are_refused_and_candidates_are_named():
     with pytest.raises(ValueError, match="kept for reporting"):
         study_run("claim6", 100, 10, 10)
     assert {"claim6", "predicted", "known-group", "predicted-known-group"} <= set(CANDIDATES)
+
+
+def test_supervised_turn_probe_records_r2_at_every_check_and_the_summary_shows_it(tmp_path):
+    from experiments.sprites_study import supervised_turn_probe, write_summary
+
+    record = supervised_turn_probe("relu", updates=4, check_every=2, batch_size=4)
+    assert [c["update"] for c in record["checks"]] == [2, 4] and record["activation"] == "relu"
+    assert all(c["turn_r2"] <= 1.0 for c in record["checks"])
+    (tmp_path / "supervised-turn").mkdir()
+    for name in ("relu", "selu"):  # selu.json matches the study runs' s*.json: it must not be read as one
+        (tmp_path / "supervised-turn" / f"{name}.json").write_text(__import__("json").dumps(
+            {**record, "activation": name}))
+    write_summary(tmp_path)
+    text = (tmp_path / "summary.md").read_text()
+    assert "| relu | 0 | 4 | " in text and "| selu | 0 | 4 | " in text and "R^2 at each check (2, 4)" in text
