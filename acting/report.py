@@ -18,7 +18,17 @@ ALGO_LABELS = {"rgrvae": "RGrVAE", "forward": "ForwardVAE", "vae": "beta-VAE"}
 #: downstream feature kinds, in this order
 FEATURES = (("pixels", "raw pixels (NatureCNN)"), ("rgrvae", "RGrVAE latents"), ("forward", "ForwardVAE latents"),
             ("vae", "beta-VAE latents"), ("rgrvae-group", "RGrVAE group features (angle to the goal per plane)"),
-            ("forward-group", "ForwardVAE group features (angle to the goal per plane)"))
+            ("forward-group", "ForwardVAE group features (angle to the goal per plane)"),
+            ("rgrvae-calibrated", "RGrVAE calibrated group element (own actions to the goal per plane)"),
+            ("forward-calibrated", "ForwardVAE calibrated group element (own actions to the goal per plane)"))
+
+
+#: what makes the pooled downstream records (shown while a record is missing; a record names its own command)
+ANYWHERE_HINT = ("python scripts/downstream_sb3.py --rgrvae RUNS --forward RUNS --vae RUNS --group --calibrated "
+                 "--task.max-goal-distance 0 --task.horizon 48 --task.steps 40000 --task.shaping 1.0 "
+                 "--out results/acting/downstream_anywhere.json --png results/acting/downstream_anywhere.png")
+SPLIT_HINT = (ANYWHERE_HINT.replace("downstream_anywhere", "downstream_split").replace(" --group", "")
+              + " --task.goal-region first-half --task.test-region second-half")
 
 
 def _load(path: Path) -> dict | None:
@@ -80,6 +90,8 @@ def reach_goal_section(root: Path) -> str:
 
 
 def downstream_section(root: Path) -> str:
+    from acting.downstream import feature_kind
+
     r = _load(root / "downstream.json")
     if r is None or not r.get("runs"):
         return "_No kept results yet: `python scripts/downstream_sb3.py --rgrvae CKPT --forward CKPT --vae CKPT`._"
@@ -87,7 +99,7 @@ def downstream_section(root: Path) -> str:
     where = f"at most {cfg['max_goal_distance']} actions away" if cfg["max_goal_distance"] else "anywhere"
     rows = []
     for name, label in FEATURES:
-        runs = sorted((x for x in r["runs"] if x["feature"] == name), key=lambda x: x["seed"])
+        runs = sorted((x for x in r["runs"] if feature_kind(x["feature"]) == name), key=lambda x: x["seed"])
         if not runs:
             continue
         finals = [x["success_rate"][-1] for x in runs]
@@ -101,6 +113,58 @@ def downstream_section(root: Path) -> str:
             f"{cfg['batch_size']}, {cfg['n_epochs']} epochs, gamma {cfg['gamma']}) on {cfg['env_id']} with goals "
             f"{where} and a horizon of {cfg['horizon']} steps, one CPU "
             f"thread:\n\n" + table(header, rows) + "\n\n![learning curves](results/acting/downstream.png)")
+
+
+def _median(values: list[float]) -> float:
+    return float(np.median(values))
+
+
+def pooled_downstream_section(root: Path, name: str, hint: str) -> str:
+    """A downstream record with several checkpoints per kind of features (``<kind>/<run>``), pooled by kind: the
+    median over every (checkpoint, PPO seed) run, and for a generalisation record the success on each region's
+    goals after training."""
+    from acting.downstream import feature_kind
+
+    r = _load(root / f"{name}.json")
+    if r is None or not r.get("runs"):
+        return f"_No kept results yet: `{hint}`._"
+    cfg = r["config"]
+    commands = r.get("commands") or ([r["command"]] if r.get("command") else [hint])
+    where = f"at most {cfg['max_goal_distance']} actions away" if cfg["max_goal_distance"] else "anywhere"
+    tested = bool(cfg.get("test_region"))
+    rows = []
+    for kind, label in FEATURES:
+        runs = [x for x in r["runs"] if feature_kind(x["feature"]) == kind]
+        if not runs:
+            continue
+        checkpoints = len({x["feature"] for x in runs})
+        finals = [x["success_rate"][-1] or 0.0 for x in runs]
+        reached = [x["steps_to_90"] for x in runs if x["steps_to_90"] is not None]
+        steps = f"{_median(reached):,.0f} ({len(reached)} of {len(runs)})" if reached else f"never (0 of {len(runs)})"
+        row = [label, f"{checkpoints}, {len(runs)}",
+               f"{_pct(_median(finals), 0)} ({_pct(min(finals), 0)}-{_pct(max(finals), 0)})", steps,
+               f"{np.mean([x['seconds'] for x in runs]):.0f}"]
+        if tested:
+            for region in (cfg["goal_region"], cfg["test_region"]):
+                got = [x["test"][region] for x in runs]
+                row.append(f"{_pct(_median(got), 0)} ({_pct(min(got), 0)}-{_pct(max(got), 0)})")
+        rows.append(row)
+    header = ["features", "checkpoints, runs (checkpoint x PPO seed)",
+              f"final success (last {cfg['window']} episodes): median (range)",
+              "env steps to 90 % success: median of the runs that reach it", "wall seconds per run"]
+    goals = ""
+    if tested:
+        header += [f"success, training goals ({cfg['goal_region']})",
+                   f"success, held-out goals ({cfg['test_region']})"]
+        trained = ("on goals anywhere" if cfg["goal_region"] == "all"
+                   else f"on goals whose x lies in the {cfg['goal_region']} of its cycle")
+        goals = f"; trained {trained}, then {cfg['test_episodes']} episodes per region with the deterministic policy"
+    shaped = f", reward shaping {cfg['shaping']}" if cfg.get("shaping") else ", sparse reward"
+    return (f"PPO ({cfg['steps']:,} env steps per run, n_steps {cfg['n_steps']}, batch {cfg['batch_size']}, "
+            f"{cfg['n_epochs']} epochs, gamma {cfg['gamma']}) on {cfg['env_id']} with goals {where}, a horizon of "
+            f"{cfg['horizon']} steps{shaped}{goals}; frozen features computed by the env, one CPU thread:\n\n"
+            + table(header, rows) + f"\n\n![learning curves](results/acting/{name}.png)\n\nMeasured with:\n\n"
+            + "\n".join(f"    {c}" for c in commands))
 
 
 def rho_planning_section(root: Path) -> str:
@@ -123,4 +187,6 @@ def acting_sections(results_root: str | Path = "results") -> dict[str, str]:
     """README section ``acting``: the reach-goal table, planning by rho alone and the downstream PPO table."""
     root = Path(results_root) / "acting"
     body = reach_goal_section(root) + "\n\n" + rho_planning_section(root) + "\n\n" + downstream_section(root)
-    return {"acting": body}
+    anywhere = pooled_downstream_section(root, "downstream_anywhere", ANYWHERE_HINT)
+    split = pooled_downstream_section(root, "downstream_split", SPLIT_HINT)
+    return {"acting": body + "\n\n" + anywhere + "\n\n" + split}

@@ -31,10 +31,15 @@ def passing_runs(folders: list[str | Path]) -> list[Path]:
         metrics, checkpoint = folder / "metrics.json", folder / "checkpoint.pt"
         if not (metrics.is_file() and checkpoint.is_file()):
             raise ValueError(f"{folder} has no metrics.json and checkpoint.pt: give the run folders of finished runs")
-        accepted = json.loads(metrics.read_text()).get("acceptance") or {}
-        if "angles" in accepted and accepted.get("passed", {}).get("all"):
+        if passed_criteria(json.loads(metrics.read_text())):
             out.append(folder)
     return out
+
+
+def passed_criteria(metrics: dict[str, Any]) -> bool:
+    """Whether a run's ``metrics.json`` says it passed (a)-(c) with an angle per action (a product of cycles)."""
+    accepted = metrics.get("acceptance") or {}
+    return bool("angles" in accepted and accepted.get("passed", {}).get("all"))
 
 
 def plan_by_rho(folders: list[str | Path], episodes: int = 200, seed: int = 0, horizon: int = 100) -> dict[str, Any]:

@@ -11,17 +11,28 @@ code: the goal in the agent's own group coordinates.
     PPO("MultiInputPolicy", "FlatLandGoal-v0",
         policy_kwargs=dict(features_extractor_class=EncoderFeatures,
                            features_extractor_kwargs=dict(checkpoint="runs/X/checkpoint.pt")))
+
+A frozen extractor gives the same numbers whether the policy calls it or the env does:
+:class:`FrozenFeatureObservation` wraps the goal env so each observation *is* those features,
+computed once per env step. SB3 then trains an ``MlpPolicy`` on them and never runs the
+encoder again in its minibatch epochs.
+
+    PPO("MlpPolicy", FrozenFeatureObservation(gym.make("FlatLandGoal-v0"), "runs/X/checkpoint.pt", kind="group"))
 """
 
 from __future__ import annotations
 
+import math
 import os
 
+import gymnasium as gym
+import numpy as np
 import torch
 from gymnasium import spaces
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 
 from agents.base import BaseAgent
+from flatland_env.validation import check_choice
 from vae.continuous_planes import plane_rotation_angles
 from vae.nets import Encoder
 
@@ -100,9 +111,11 @@ class GroupFeatures(EncoderFeatures):
     """The goal relative to the current frame in the agent's own group coordinates: per latent plane of its rho,
     (cos, sin) of the angle from the current code to the goal code.
 
-    A plane rotation is what each learned action does, so this angle is how far, and which way, the
-    agent's own group says the goal lies along that plane: a policy reads the direction off the sign
-    of the sine instead of learning it from products of raw coordinates. Everything comes from the
+    A plane rotation is what each learned action does, so for a goal a few actions away this angle is
+    how far, and which way, the agent's own group says it lies along that plane: a policy reads the
+    direction off the sign of the sine instead of learning it from products of raw coordinates. The
+    angle is only known modulo a full turn, so for goals further away it no longer says which way is
+    shorter (:class:`CalibratedGroupFeatures`). Everything comes from the
     checkpoint (its encoder, its planes and, if it learned one, its change of basis); no labels. It
     needs rho as rotations of latent planes (RGrVAE, ForwardVAE with planes); other agents are
     refused, naming why. The encoder stays frozen: the planes are the checkpoint's.
@@ -131,3 +144,102 @@ class GroupFeatures(EncoderFeatures):
             now, goal = now @ self.basis.T, goal @ self.basis.T
         angle = plane_rotation_angles(now, goal)
         return torch.stack([torch.cos(angle), torch.sin(angle)], -1).flatten(1)
+
+
+class CalibratedGroupFeatures:
+    """The goal as an element of the agent's own group, in units of its own actions: per latent plane of its
+    planner, (cos, sin) of 2*pi*s/n, with n the plane's cycle order and s the signed number of steps of the
+    plane's first linked action (negative: of its inverse) on a shortest way to the goal.
+
+    :class:`GroupFeatures` gives the angle from the current to the goal code, which is the learned
+    rotation's angle times the number of steps only modulo a full turn: on FlatLand one step turns a
+    plane by 2*pi*5/33, so goals a few steps apart in either direction sit next to each other on the
+    circle, and the way to go alternates around it. Here the agent's planner
+    (:mod:`agents.planning`) first links its latent actions to env actions and calibrates each
+    plane's cycle from its own walks (under a thousand of its own env steps on FlatLand, no labels), then reads
+    each frame's position on each cycle; s is the offset divided by the generator's step in Z_n,
+    taken in (-n/2, n/2], and the sign of the sine is the shorter way round.
+    """
+
+    def __init__(self, checkpoint: "str | os.PathLike | BaseAgent", seed: int = 0) -> None:
+        from agents.planning import CannotPlanError
+
+        loaded = not isinstance(checkpoint, BaseAgent)
+        agent = BaseAgent.load(checkpoint, device="cpu") if loaded else checkpoint
+        if loaded:
+            agent.source.close()  # the planner walks its own env; encoding needs no pair source
+        if not hasattr(agent, "planner"):
+            raise ValueError(f"calibrated group features need an agent with latent actions to link and calibrate; "
+                             f"the {agent.algo} agent in {checkpoint} has none")
+        try:
+            self.planner = agent.planner(seed=seed)
+        except CannotPlanError as e:
+            raise ValueError(f"calibrated group features: the agent in {checkpoint} cannot be calibrated: {e}") from e
+        self.agent = agent
+        firsts = {}
+        for link in self.planner.links:  # the first env action linked to each plane is its generator
+            firsts.setdefault(link.plane, link)
+        self.orders = np.array([c.order for c in self.planner.planes], np.int64)
+        self.inverses = []  # per plane: the inverse of its generator's step in Z_order, to count steps
+        for cycle in self.planner.planes:
+            link = firsts[cycle.plane]
+            if math.gcd(link.units, cycle.order) != 1:
+                raise ValueError(f"calibrated group features: env action {link.name} moves latent plane {cycle.plane} "
+                                 f"by {link.units} of {cycle.order} positions, which does not generate its cycle")
+            self.inverses.append(pow(link.units, -1, cycle.order))
+        self.features_dim = 2 * len(self.planner.planes)
+
+    def __call__(self, now: np.ndarray, goal: np.ndarray) -> np.ndarray:
+        """(N, features_dim) float32 for uint8 frames ``now`` and ``goal``, (N, H, W, C) each."""
+        offsets = self.planner.offsets(self.agent.encode(now), self.agent.encode(goal))
+        steps = (offsets * np.array(self.inverses)) % self.orders  # generator steps reaching each offset
+        steps = np.where(steps > self.orders // 2, steps - self.orders, steps)  # the shorter way: (-n/2, n/2]
+        turn = 2 * np.pi * steps / self.orders
+        return np.stack([np.cos(turn), np.sin(turn)], -1).reshape(len(offsets), -1).astype(np.float32)
+
+
+#: what :class:`FrozenFeatureObservation` can give: the latent means of both frames, the angle to the goal per
+#: plane (:class:`GroupFeatures`), or the goal as a group element in the agent's own action units
+#: (:class:`CalibratedGroupFeatures`)
+FEATURE_KINDS = ("latents", "group", "calibrated")
+
+
+class FrozenFeatureObservation(gym.ObservationWrapper):
+    """A goal env whose observations are a frozen checkpoint's features, one of :data:`FEATURE_KINDS`.
+
+    The frames are scaled to [0, 1] as SB3 scales image observations before its extractors, so a policy
+    trained on this env sees exactly what the frozen extractor would have given it."""
+
+    def __init__(self, env: gym.Env, checkpoint: "str | os.PathLike | BaseAgent", kind: str = "latents") -> None:
+        """``checkpoint``: a path, or for ``calibrated`` also an agent in memory."""
+        super().__init__(env)
+        check_choice("kind", kind, FEATURE_KINDS)
+        space = env.observation_space
+        self.kind = kind
+        if kind == "calibrated":
+            self.calibrated = CalibratedGroupFeatures(checkpoint)
+            dim = self.calibrated.features_dim
+        else:
+            self.extractor = (GroupFeatures(space, checkpoint) if kind == "group"
+                              else EncoderFeatures(space, checkpoint)).eval()
+            dim = self.extractor.features_dim
+        self.observation_space = spaces.Box(-np.inf, np.inf, (dim,), np.float32)
+
+    @staticmethod
+    def _frames(x: np.ndarray) -> torch.Tensor:
+        t = torch.as_tensor(np.asarray(x)[None]).float()
+        return t / 255 if np.asarray(x).dtype == np.uint8 else t
+
+    def observation(self, observation):
+        if self.kind == "calibrated":
+            if isinstance(observation, dict):
+                now, goal = observation["observation"], observation["goal"]
+            else:
+                now, goal = np.split(np.asarray(observation), 2, axis=-1)
+            return self.calibrated(np.asarray(now)[None], np.asarray(goal)[None])[0]
+        if isinstance(observation, dict):
+            batch = {k: self._frames(v) for k, v in observation.items()}
+        else:
+            batch = self._frames(observation)
+        with torch.no_grad():
+            return self.extractor(batch)[0].numpy().astype(np.float32)

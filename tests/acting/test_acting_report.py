@@ -2,6 +2,7 @@
 
 import json
 
+import numpy as np
 import pytest
 
 from acting.downstream import DownstreamConfig, success_curve
@@ -89,24 +90,71 @@ def test_kept_downstream_runs_are_dropped_only_for_another_checkpoint(tmp_path, 
     assert len(calls) == 4
     kept = json.loads(out.read_text())["runs"]
     assert sorted((r["feature"], r["checkpoint"] is None) for r in kept) == [("pixels", True), ("rgrvae", False)]
+    downstream.run_all({"rgrvae": str(tmp_path / "b.pt")}, [0, 1], cfg, out, log=logged.append, command="python one")
+    downstream.run_all({"rgrvae": str(tmp_path / "b.pt")}, [0, 1, 2], cfg, out, log=logged.append, command="python two")
+    downstream.run_all({"rgrvae": str(tmp_path / "b.pt")}, [0], cfg, out, log=logged.append, command="python one")
+    assert json.loads(out.read_text())["commands"] == ["python one", "python two"]  # each command that added runs
 
 
-def test_downstream_script_trains_on_group_features_with_goals_anywhere(tmp_path, load_script):
+def test_downstream_script_trains_on_passing_runs_group_features_with_goals_anywhere(tmp_path, load_script, capsys):
     from agent_helpers import tiny_agent
 
-    tiny_agent("rgrvae").save(tmp_path / "a.pt")
+    for name, passed in (("good", True), ("bad", False)):
+        (tmp_path / name).mkdir()
+        tiny_agent("rgrvae").save(tmp_path / name / "checkpoint.pt")
+        (tmp_path / name / "metrics.json").write_text(json.dumps({"acceptance": {"angles": [],
+                                                                              "passed": {"all": passed}}}))
     script = load_script("downstream_sb3")
     out = tmp_path / "d.json"
     argv = ["--seeds", "1", "--task.steps", "32", "--task.n-steps", "32", "--task.batch-size", "32",
-            "--task.n-epochs", "1", "--task.curve-every", "32", "--task.window", "2", "--task.horizon", "4",
-            "--task.max-goal-distance", "0", "--no-pixels", "--group", "--rgrvae", str(tmp_path / "a.pt"),
+            "--task.n-epochs", "1", "--task.curve-every", "32", "--task.window", "2", "--task.horizon", "32",
+            "--task.max-goal-distance", "0", "--task.goal-region", "first-half", "--task.test-region", "second-half",
+            "--task.test-episodes", "3", "--no-pixels", "--group",
+            "--rgrvae", str(tmp_path / "good"), str(tmp_path / "bad" / "checkpoint.pt"),
             "--out", str(out), "--png", str(tmp_path / "d.png")]
     assert script.main(argv) == 0
     record = json.loads(out.read_text())
-    assert [r["feature"] for r in record["runs"]] == ["rgrvae", "rgrvae-group"]
+    assert [r["feature"] for r in record["runs"]] == ["rgrvae/good", "rgrvae-group/good"]  # bad: not passed
+    kept = record["checkpoints"][str(tmp_path / "good")]
+    assert kept["passed"] is True and len(kept["checkpoint_sha256"]) == 64
     assert record["config"]["max_goal_distance"] == 0
+    for run in record["runs"]:
+        assert set(run["test"]) == {"first-half", "second-half"}
+        assert all(0.0 <= v <= 1.0 for v in run["test"].values())
+    short = [a if a != "32" else "16" for a in argv]  # a horizon shorter than FlatLand's longest shortest path
+    assert script.main(short + ["--seeds", "2"]) == 2  # refused before any run, naming the longest path
+    assert len(json.loads(out.read_text())["runs"]) == 2
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "good").mkdir()
+    tiny_agent("rgrvae").save(tmp_path / "other" / "good" / "checkpoint.pt")
+    (tmp_path / "other" / "good" / "metrics.json").write_text((tmp_path / "good" / "metrics.json").read_text())
+    both = [a if a != str(tmp_path / "bad" / "checkpoint.pt") else str(tmp_path / "other" / "good") for a in argv]
+    assert script.main(both) == 2  # two run folders named good would share a run name
+    assert "two run folders share a name" in capsys.readouterr().err
     with pytest.raises(ValueError, match="max_goal_distance"):
         DownstreamConfig(max_goal_distance=-1)
+    with pytest.raises(ValueError, match="test_region must be one of"):
+        DownstreamConfig(test_region="left")
+
+
+def test_held_out_success_counts_the_episodes_that_end_at_the_goal():
+    from acting.downstream import make_task, success_rate
+
+    env = make_task(DownstreamConfig(max_goal_distance=0, horizon=40), "second-half")
+    oracle = env.get_wrapper_attr("oracle")
+
+    class Oracle:  # plays the shortest path, as a model's predict would
+        def predict(self, obs, state=None, episode_start=None, deterministic=True):
+            inner = env.unwrapped
+            goal = env.get_wrapper_attr("goal_factors")
+            return np.array([oracle.path(inner.factors, goal)[0]]), None
+
+    class Still:
+        def predict(self, obs, state=None, episode_start=None, deterministic=True):
+            return np.array([0]), None
+
+    assert success_rate(Oracle(), env, 5, seed=0) == 1.0
+    assert success_rate(Still(), make_task(DownstreamConfig(max_goal_distance=0, horizon=32), "all"), 5, 0) < 1.0
 
 
 def test_rho_planning_keeps_only_passing_runs_and_its_table_reads_the_record(tmp_path):
@@ -132,3 +180,27 @@ def test_rho_planning_keeps_only_passing_runs_and_its_table_reads_the_record(tmp
                   "orbit_spacing": [{"step_max_over_median": 1.4}, {"step_max_over_median": 1.25}]}]}))
     text = rho_planning_section(root)
     assert "| 7 | 4,500 | 100.0 % | 25.0 % | 1.40 / 1.25 |" in text and "1 of 2 runs given" in text
+
+
+def test_pooled_downstream_table_pools_checkpoints_by_kind_and_shows_both_halves(tmp_path):
+    from acting.report import pooled_downstream_section
+
+    def run(feature, final, reached, test):
+        return {"feature": feature, "seed": 0, "success_rate": [0.1, final], "steps_to_90": reached, "seconds": 10.0,
+                "test": test}
+
+    cfg = {**DownstreamConfig(max_goal_distance=0, horizon=48, goal_region="first-half",
+                              test_region="second-half").__dict__}
+    runs = [run("pixels", 0.5, None, {"first-half": 0.5, "second-half": 0.25}),
+            run("rgrvae-group/a", 1.0, 3000, {"first-half": 1.0, "second-half": 1.0}),
+            run("rgrvae-group/b", 0.9, 5000, {"first-half": 0.9, "second-half": 0.8}),
+            run("rgrvae-group/c", 0.8, None, {"first-half": 0.8, "second-half": 0.6})]
+    (tmp_path / "split.json").write_text(json.dumps({"config": cfg, "runs": runs,
+                                                     "commands": ["python made-it", "python and-more"]}))
+    text = pooled_downstream_section(tmp_path, "split", "python hint")
+    assert "| raw pixels (NatureCNN) | 1, 1 | 50 % (50 %-50 %) | never (0 of 1) | 10 | 50 % (50 %-50 %) |" in text
+    assert ("| RGrVAE group features (angle to the goal per plane) | 3, 3 | 90 % (80 %-100 %) | 4,000 (2 of 3) | 10 "
+            "| 90 % (80 %-100 %) | 80 % (60 %-100 %) |") in text
+    assert "    python made-it\n    python and-more" in text and "held-out goals (second-half)" in text
+    assert "training goals (first-half)" in text and "reward shaping" not in text and "sparse reward" in text
+    assert "python hint" in pooled_downstream_section(tmp_path, "missing", "python hint")

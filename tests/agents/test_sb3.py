@@ -111,3 +111,58 @@ def test_group_features_refuse_an_agent_without_latent_planes(tmp_path):
     tiny_agent("vae").save(tmp_path / "beta.pt")
     with pytest.raises(ValueError, match="no latent group representation.*EncoderFeatures"):
         GroupFeatures(gym.make("FlatLandGoal-v0").observation_space, tmp_path / "beta.pt")
+
+
+@pytest.mark.parametrize("group", [False, True])
+def test_frozen_feature_observation_is_what_the_extractor_gives_and_ppo_trains_on_it(checkpoint, group):
+    kind = "group" if group else "latents"
+    from stable_baselines3.common.env_checker import check_env
+
+    from agents.sb3 import FrozenFeatureObservation
+
+    base = gym.make("FlatLandGoal-v0")
+    env = FrozenFeatureObservation(gym.make("FlatLandGoal-v0"), checkpoint, kind=kind)
+    check_env(env)
+    obs, _ = env.reset(seed=3)
+    frames, _ = base.reset(seed=3)
+    extractor = (GroupFeatures if group else EncoderFeatures)(base.observation_space, checkpoint)
+    expected = extractor({k: torch.as_tensor(v[None]).float() / 255 for k, v in frames.items()})[0]
+    assert obs.shape == env.observation_space.shape == (extractor.features_dim,) and obs.dtype == np.float32
+    np.testing.assert_allclose(obs, expected.detach().numpy(), atol=1e-5)
+    step_obs, *_ = env.step(0)
+    step_frames, *_ = base.step(0)
+    np.testing.assert_allclose(
+        step_obs, extractor({k: torch.as_tensor(v[None]).float() / 255 for k, v in step_frames.items()})[0]
+        .detach().numpy(), atol=1e-5)
+    model = PPO("MlpPolicy", env, n_steps=64, batch_size=32, n_epochs=1, seed=0, device="cpu")
+    model.learn(128)
+    assert model.num_timesteps == 128
+    with pytest.raises(ValueError, match="kind must be one of latents, group, calibrated"):
+        FrozenFeatureObservation(gym.make("FlatLandGoal-v0"), checkpoint, kind="pixels")
+
+
+def test_calibrated_group_features_give_the_signed_own_steps_to_the_goal_on_an_exact_torus():
+    from agent_helpers import torus_agent
+
+    from agents.sb3 import CalibratedGroupFeatures, FrozenFeatureObservation
+
+    agent = torus_agent(angle_error=0.02)
+    features = CalibratedGroupFeatures(agent)
+    assert features.features_dim == 4
+    env = FrozenFeatureObservation(gym.make("FlatLandGoal-v0"), agent, kind="calibrated")
+    oracle = env.get_wrapper_attr("oracle")
+    signs = {0: set(), 1: set()}
+    for seed in range(40):
+        got, info = env.reset(seed=seed)
+        path = oracle.path(info["factors"], info["goal_factors"])
+        for plane, (minus, plus) in enumerate(((0, 1), (2, 3))):  # FlatLand: left/right on x, up/down on y
+            steps = path.count(plus) - path.count(minus)
+            turn = np.arctan2(got[2 * plane + 1], got[2 * plane])
+            assert np.hypot(got[2 * plane], got[2 * plane + 1]) == pytest.approx(1.0)
+            assert abs(abs(turn) - abs(2 * np.pi * steps / 33)) < 1e-5
+            if steps:
+                signs[plane].add(bool(np.sign(turn) == np.sign(steps)))
+    # the sign of the plane's first linked action: one convention per plane, the same for every goal
+    assert all(len(s) == 1 for s in signs.values())
+    with pytest.raises(ValueError, match="need an agent with latent actions"):
+        CalibratedGroupFeatures(tiny_agent("vae"))

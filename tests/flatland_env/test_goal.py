@@ -127,3 +127,51 @@ def test_bad_goal_arguments():
         env.step(0)
     with pytest.raises(ValueError, match="out of range"):
         env.reset(options={"goal": [40, 0]})
+
+
+@pytest.mark.parametrize("region, lower", [("first-half", True), ("second-half", False)])
+def test_goal_region_draws_goals_only_from_its_half(region, lower):
+    env = gym.make("FlatLandGoal-v0", goal_region=region)
+    half = flatland_spec().factor_sizes[0] // 2
+    goals = []
+    for seed in range(60):
+        _, info = env.reset(seed=seed)
+        goals.append(info["goal_factors"][0])
+        assert not info["is_success"]
+    goals = np.array(goals)
+    assert np.all(goals < half) if lower else np.all(goals >= half)
+    assert len(np.unique(goals)) > 5  # many goals of the half, not one
+    env.close()
+
+
+def test_goal_region_is_checked_and_never_loops_on_a_fixed_start():
+    with pytest.raises(ValueError, match="goal_region must be one of all, first-half, second-half"):
+        gym.make("FlatLandGoal-v0", goal_region="left")
+    env = gym.make("FlatLandGoal-v0", goal_region="first-half", max_goal_distance=1)
+    # from x = 30, one action reaches x = 30 +- 5 mod 33 (2 and 25) and y moves: the lower half holds x = 2
+    _, info = env.reset(seed=0, options={"factors": np.array([30, 0])})
+    assert info["goal_factors"][0] < 16
+    with pytest.raises(ValueError, match="no goal of goal_region 'first-half' is within reach"):
+        env.reset(seed=0, options={"factors": np.array([22, 0])})  # one action: x 17, 27 or 22, none below 16
+
+
+def test_shaping_pays_each_step_toward_the_goal_and_sums_to_the_distance_covered():
+    env = gym.make("FlatLandGoal-v0", shaping=1.0, max_goal_distance=None, horizon=64)
+    oracle = env.get_wrapper_attr("oracle")
+    _, info = env.reset(seed=4)
+    path = oracle.path(info["factors"], info["goal_factors"])
+    start = info["distance"]
+    assert start > 2
+    inverse = {0: 1, 1: 0, 2: 3, 3: 2}
+    _, r_away, *_ = env.step(inverse[path[0]])  # one step back along the shortest path's first move
+    _, r_back, *_ = env.step(path[0])
+    assert r_away == pytest.approx(-0.01 - 1 / 32) and r_back == pytest.approx(-0.01 + 1 / 32)
+    _, info = env.reset(seed=4)
+    rewards = [env.step(a)[1] for a in path]
+    assert rewards[-1] == pytest.approx(1.0 + 1.0 / 32)  # the goal, and its last step toward it
+    assert sum(rewards[:-1]) == pytest.approx((start - 1) / 32 - 0.01 * (start - 1))
+    plain = gym.make("FlatLandGoal-v0", max_goal_distance=None, horizon=64)
+    plain.reset(seed=4)
+    assert plain.step(path[0])[1] == pytest.approx(-0.01)
+    with pytest.raises(ValueError, match="shaping"):
+        gym.make("FlatLandGoal-v0", shaping=-1.0)
