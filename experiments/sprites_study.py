@@ -74,8 +74,8 @@ def _agent(candidate: str, seed: int):
     return agent, {**settings, "fix_angles": fix}
 
 
-def probe_frames(n: int = 3000, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Fresh heart frames with uniformly drawn factors (labelled; for the probe only)."""
+def probe_frames(n: int = 3000, seed: int | np.random.Generator = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Fresh heart frames with uniformly drawn factors (labelled; for the probes only)."""
     from flatland_env.worlds.sprites import NUM_ORIENTATIONS, NUM_POSITIONS, NUM_SCALES, render_sprites
 
     rng = np.random.default_rng(seed)
@@ -150,15 +150,14 @@ def supervised_turn_probe(activation: str, updates: int = 6000, check_every: int
     every check. A backbone that cannot learn this with labels cannot be asked to learn it without them."""
     import torch
 
-    from flatland_env.worlds.sprites import NUM_ORIENTATIONS, NUM_POSITIONS, NUM_SCALES, render_sprites
+    from flatland_env.worlds.sprites import NUM_ORIENTATIONS
     from vae.nets import Encoder
 
     rng = np.random.default_rng(seed)
 
     def batch(n: int) -> tuple[torch.Tensor, torch.Tensor]:
-        f = np.stack([np.zeros(n, int), rng.integers(0, NUM_SCALES, n), rng.integers(0, NUM_ORIENTATIONS, n),
-                      rng.integers(0, NUM_POSITIONS, n), rng.integers(0, NUM_POSITIONS, n)], 1)
-        x = torch.as_tensor(render_sprites(f, 64, ("heart",)), dtype=torch.float32).permute(0, 3, 1, 2) / 255
+        frames, f = probe_frames(n, rng)  # the generator goes on drawing: fresh frames every call
+        x = torch.as_tensor(frames, dtype=torch.float32).permute(0, 3, 1, 2) / 255
         turn = 2 * np.pi * f[:, 2] / NUM_ORIENTATIONS
         return x, torch.as_tensor(np.stack([np.cos(turn), np.sin(turn)], 1), dtype=torch.float32)
 
