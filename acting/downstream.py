@@ -10,7 +10,9 @@ the last ``window`` episodes, sampled every ``curve_every`` env steps, and ``ste
 the first env step at which it reaches 90 % (None if it never does). PPO's hyperparameters are
 the same for every kind of features. A feature named ``<model>-calibrated`` gives the goal as an
 element of the checkpoint's own group in units of its own actions, read through its planner's
-calibration (:class:`agents.sb3.CalibratedGroupFeatures`).
+calibration (:class:`agents.sb3.CalibratedGroupFeatures`); ``<model>-read`` gives the same element read by
+position readers fitted to the checkpoint's codes along its own calibration walk (:mod:`agents.reading`),
+which needs no latent actions: the control that puts a beta-VAE through a calibration.
 
 A frozen checkpoint's features are computed by the env (:class:`agents.sb3.FrozenFeatureObservation`)
 and PPO trains an ``MlpPolicy`` on them: the same inputs as the frozen extractor inside the
@@ -43,6 +45,8 @@ TARGET = 0.9
 GROUP_SUFFIX = "-group"
 #: a feature named ``<model>-calibrated`` reads it through CalibratedGroupFeatures (its planner's calibration)
 CALIBRATED_SUFFIX = "-calibrated"
+#: a feature named ``<model>-read`` reads it through CalibratedGroupFeatures with position readers (no rho needed)
+READ_SUFFIX = "-read"
 
 
 @dataclass(frozen=True)
@@ -168,7 +172,7 @@ def train_ppo(feature: str, checkpoint: str | None, seed: int, cfg: DownstreamCo
     digest = checkpoint_digest(checkpoint)  # before training: the file the run starts from
     kind = feature_kind(feature)
     features = ("group" if kind.endswith(GROUP_SUFFIX) else "calibrated" if kind.endswith(CALIBRATED_SUFFIX)
-                else "latents")
+                else "read" if kind.endswith(READ_SUFFIX) else "latents")
 
     def task(region: str) -> gym.Env:
         env = make_task(cfg, region)

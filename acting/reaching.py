@@ -15,10 +15,15 @@ from typing import Any
 import numpy as np
 
 from agents.base import BaseAgent
-from agents.planning import CannotPlanError
+from agents.planning import METHODS, CannotPlanError
+from agents.reading import DEFAULT_READER, ReaderPlanner
 from flatland_env.goal import GoalWrapper
 from flatland_env.registration import make_world
-from flatland_env.validation import check_nonnegative_int, check_positive_int
+from flatland_env.validation import check_choice, check_nonnegative_int, check_positive_int
+
+#: how the agent reads frames as positions: its latent planner's methods, or position readers fitted to its codes
+#: (agents.reading; any agent, a beta-VAE included)
+REACH_METHODS = (*METHODS, ReaderPlanner.method)
 
 
 def goal_env(agent: BaseAgent, horizon: int) -> GoalWrapper:
@@ -40,8 +45,10 @@ def run_actions(env: GoalWrapper, actions: list[int], obs: dict) -> tuple[dict, 
 
 
 def evaluate_reaching(agent: BaseAgent, episodes: int = 1000, seed: int = 0, horizon: int = 100,
-                      link_steps: int = 256, method: str = "cycle", calibration_walks: int = 3) -> dict[str, Any]:
+                      link_steps: int = 256, method: str = "cycle", calibration_walks: int = 3,
+                      reader: str = DEFAULT_READER) -> dict[str, Any]:
     """The agent's plans, random actions and the oracle on the same ``episodes`` (start, goal) draws."""
+    check_choice("method", method, REACH_METHODS)
     check_positive_int("episodes", episodes)
     check_positive_int("horizon", horizon)
     check_positive_int("calibration_walks", calibration_walks)
@@ -51,10 +58,13 @@ def evaluate_reaching(agent: BaseAgent, episodes: int = 1000, seed: int = 0, hor
     planner, reason, link_seconds = None, None, None
     t0 = time.perf_counter()
     try:
-        if not hasattr(agent, "planner"):  # no latent actions: plan() raises, saying why
-            agent.plan(env.observation_space["observation"].sample(), env.observation_space["goal"].sample())
-        planner = agent.planner(link_steps=link_steps, seed=seed, method=method,  # type: ignore[attr-defined]
-                                calibration_walks=calibration_walks)
+        if method == ReaderPlanner.method:
+            planner = ReaderPlanner.build(agent, link_steps, seed, calibration_walks, reader)
+        else:
+            if not hasattr(agent, "planner"):  # no latent actions: plan() raises, saying why
+                agent.plan(env.observation_space["observation"].sample(), env.observation_space["goal"].sample())
+            planner = agent.planner(link_steps=link_steps, seed=seed, method=method,  # type: ignore[attr-defined]
+                                    calibration_walks=calibration_walks)
         link_seconds = time.perf_counter() - t0
     except CannotPlanError as e:
         reason = str(e)

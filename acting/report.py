@@ -20,7 +20,10 @@ FEATURES = (("pixels", "raw pixels (NatureCNN)"), ("rgrvae", "RGrVAE latents"), 
             ("vae", "beta-VAE latents"), ("rgrvae-group", "RGrVAE group features (angle to the goal per plane)"),
             ("forward-group", "ForwardVAE group features (angle to the goal per plane)"),
             ("rgrvae-calibrated", "RGrVAE calibrated group element (own actions to the goal per plane)"),
-            ("forward-calibrated", "ForwardVAE calibrated group element (own actions to the goal per plane)"))
+            ("forward-calibrated", "ForwardVAE calibrated group element (own actions to the goal per plane)"),
+            ("rgrvae-read", "RGrVAE group element read by position readers (no rho)"),
+            ("forward-read", "ForwardVAE group element read by position readers (no rho)"),
+            ("vae-read", "beta-VAE group element read by position readers (the control)"))
 
 
 #: what makes the pooled downstream records (shown while a record is missing; a record names its own command)
@@ -62,7 +65,9 @@ def reach_goal_section(root: Path) -> str:
         seed = f" seed {r['agent_seed']}" if "agent_seed" in r else ""
         who = f"{ALGO_LABELS.get(r['algo'], r['algo'])}{seed} ({r['updates']:,} updates)"
         if a["can_plan"]:
-            how = "nearest expected angle" if a["link"].get("method", "cycle") == "cycle" else "angle arithmetic"
+            method = a["link"].get("method", "cycle")
+            how = {"cycle": "nearest expected angle", "arithmetic": "angle arithmetic"}.get(
+                method, f"position readers ({a['link'].get('reader')})")
             rows.append([f"{who}, plans by {how}", _pct(a["success_rate"]),
                          f"{a['mean_plan_length']:.2f}", f"{a['mean_oracle_length']:.2f}",
                          f"{a['excess_length_pct']:+.2f} %", f"{a['plan_ms_mean']:.2f} ms",

@@ -294,6 +294,21 @@ class LatentPlanner:
             out[:, i] = (near[1] - near[0]) % c.order
         return out
 
+    def generators(self) -> list[tuple[int, int]]:
+        """Per plane, (order, step): the first env action linked to the plane generates its cycle, moving it by
+        ``step`` positions (mod order) each time; :meth:`offsets` are in positions."""
+        firsts: dict[int, ActionLink] = {}
+        for link in self.links:
+            firsts.setdefault(link.plane, link)
+        out = []
+        for cycle in self.planes:
+            link = firsts[cycle.plane]
+            if math.gcd(link.units, cycle.order) != 1:  # calibrate() refuses these; kept as a guard
+                raise CannotPlanError(f"env action {link.name} moves latent plane {cycle.plane} by {link.units} of "
+                                      f"{cycle.order} positions, which does not generate its cycle")
+            out.append((cycle.order, link.units))
+        return out
+
     def report(self) -> dict[str, Any]:
         """Plain data: the links, the calibrated cycles and the env steps it took to find them."""
         return {"env_steps": self.env_steps, "method": self.method, "calibration_walks": self.calibration_walks,

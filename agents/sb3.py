@@ -22,7 +22,6 @@ encoder again in its minibatch epochs.
 
 from __future__ import annotations
 
-import math
 import os
 
 import gymnasium as gym
@@ -146,6 +145,13 @@ class GroupFeatures(EncoderFeatures):
         return torch.stack([torch.cos(angle), torch.sin(angle)], -1).flatten(1)
 
 
+#: how :class:`CalibratedGroupFeatures` reads frames as cycle positions: the latent planner (rho) or position
+#: readers fitted to the agent's codes (agents.reading)
+CALIBRATIONS = ("rho", "readers")
+#: calibration walks per cycle for position readers (chosen on tuning seeds: docs/acting.md)
+READ_WALKS = 12
+
+
 class CalibratedGroupFeatures:
     """The goal as an element of the agent's own group, in units of its own actions: per latent plane of its
     planner, (cos, sin) of 2*pi*s/n, with n the plane's cycle order and s the signed number of steps of the
@@ -161,33 +167,32 @@ class CalibratedGroupFeatures:
     taken in (-n/2, n/2], and the sign of the sine is the shorter way round.
     """
 
-    def __init__(self, checkpoint: "str | os.PathLike | BaseAgent", seed: int = 0) -> None:
+    def __init__(self, checkpoint: "str | os.PathLike | BaseAgent", seed: int = 0, calibration: str = "rho",
+                 calibration_walks: int = READ_WALKS) -> None:
+        """``calibration``: ``rho`` (the latent planner: rho links env actions to planes) or ``readers`` (position
+        readers fitted to the codes of its own calibration walk, :mod:`agents.reading`, with ``calibration_walks``
+        walks per cycle: any agent, a beta-VAE included)."""
         from agents.planning import CannotPlanError
+        from agents.reading import ReaderPlanner
 
+        check_choice("calibration", calibration, CALIBRATIONS)
         loaded = not isinstance(checkpoint, BaseAgent)
         agent = BaseAgent.load(checkpoint, device="cpu") if loaded else checkpoint
         if loaded:
             agent.source.close()  # the planner walks its own env; encoding needs no pair source
-        if not hasattr(agent, "planner"):
+        if calibration == "rho" and not hasattr(agent, "planner"):
             raise ValueError(f"calibrated group features need an agent with latent actions to link and calibrate; "
-                             f"the {agent.algo} agent in {checkpoint} has none")
+                             f"the {agent.algo} agent in {checkpoint} has none (calibration='readers' needs none)")
         try:
-            self.planner = agent.planner(seed=seed)
+            self.planner = (agent.planner(seed=seed) if calibration == "rho"
+                            else ReaderPlanner.build(agent, seed=seed, calibration_walks=calibration_walks))
         except CannotPlanError as e:
             raise ValueError(f"calibrated group features: the agent in {checkpoint} cannot be calibrated: {e}") from e
         self.agent = agent
-        firsts = {}
-        for link in self.planner.links:  # the first env action linked to each plane is its generator
-            firsts.setdefault(link.plane, link)
-        self.orders = np.array([c.order for c in self.planner.planes], np.int64)
-        self.inverses = []  # per plane: the inverse of its generator's step in Z_order, to count steps
-        for cycle in self.planner.planes:
-            link = firsts[cycle.plane]
-            if math.gcd(link.units, cycle.order) != 1:
-                raise ValueError(f"calibrated group features: env action {link.name} moves latent plane {cycle.plane} "
-                                 f"by {link.units} of {cycle.order} positions, which does not generate its cycle")
-            self.inverses.append(pow(link.units, -1, cycle.order))
-        self.features_dim = 2 * len(self.planner.planes)
+        self.orders = np.array([order for order, _ in self.planner.generators()], np.int64)
+        # per cycle: the inverse of its generator's step in Z_order, to count generator steps
+        self.inverses = [pow(step, -1, order) for order, step in self.planner.generators()]
+        self.features_dim = 2 * len(self.orders)
 
     def __call__(self, now: np.ndarray, goal: np.ndarray) -> np.ndarray:
         """(N, features_dim) float32 for uint8 frames ``now`` and ``goal``, (N, H, W, C) each."""
@@ -200,8 +205,8 @@ class CalibratedGroupFeatures:
 
 #: what :class:`FrozenFeatureObservation` can give: the latent means of both frames, the angle to the goal per
 #: plane (:class:`GroupFeatures`), or the goal as a group element in the agent's own action units
-#: (:class:`CalibratedGroupFeatures`)
-FEATURE_KINDS = ("latents", "group", "calibrated")
+#: (:class:`CalibratedGroupFeatures`, calibrated through rho, or ``read`` through position readers)
+FEATURE_KINDS = ("latents", "group", "calibrated", "read")
 
 
 class FrozenFeatureObservation(gym.ObservationWrapper):
@@ -216,8 +221,9 @@ class FrozenFeatureObservation(gym.ObservationWrapper):
         check_choice("kind", kind, FEATURE_KINDS)
         space = env.observation_space
         self.kind = kind
-        if kind == "calibrated":
-            self.calibrated = CalibratedGroupFeatures(checkpoint)
+        if kind in ("calibrated", "read"):
+            self.calibrated = CalibratedGroupFeatures(checkpoint, calibration="rho" if kind == "calibrated"
+                                                      else "readers")
             dim = self.calibrated.features_dim
         else:
             self.extractor = (GroupFeatures(space, checkpoint) if kind == "group"
@@ -231,7 +237,7 @@ class FrozenFeatureObservation(gym.ObservationWrapper):
         return t / 255 if np.asarray(x).dtype == np.uint8 else t
 
     def observation(self, observation):
-        if self.kind == "calibrated":
+        if self.kind in ("calibrated", "read"):
             if isinstance(observation, dict):
                 now, goal = observation["observation"], observation["goal"]
             else:

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import tyro
 
-from acting.downstream import CALIBRATED_SUFFIX, GROUP_SUFFIX, DownstreamConfig
+from acting.downstream import CALIBRATED_SUFFIX, GROUP_SUFFIX, READ_SUFFIX, DownstreamConfig
 
 
 @dataclass
@@ -45,8 +45,12 @@ class Args:
     """also train from the RGrVAE and ForwardVAE checkpoints' calibrated group element
     (agents.sb3.CalibratedGroupFeatures: the goal in units of their own actions, from their planner's
     calibration walks): runs named rgrvae-calibrated, forward-calibrated"""
+    read: bool = False
+    """also train from every checkpoint's group element read by position readers fitted to its codes along its own
+    calibration walk (agents.reading; no latent actions needed, so the beta-VAE too): runs named rgrvae-read,
+    forward-read, vae-read"""
     latents: bool = True
-    """train from the checkpoints' raw latents (off: only the kinds --group and --calibrated add)"""
+    """train from the checkpoints' raw latents (off: only the kinds --group, --calibrated and --read add)"""
     pixels: bool = True
     """also train from raw pixels (NatureCNN)"""
     seeds: int = 3
@@ -103,6 +107,8 @@ def main(argv: list[str] | None = None) -> int:
                 features[f"{name}{GROUP_SUFFIX}/{folder.name}"] = checkpoint
             if args.calibrated and name != "vae":
                 features[f"{name}{CALIBRATED_SUFFIX}/{folder.name}"] = checkpoint
+            if args.read:
+                features[f"{name}{READ_SUFFIX}/{folder.name}"] = checkpoint
     if not features or args.seeds < 1:
         print("error: nothing to run: give at least one checkpoint or --pixels, and --seeds >= 1", file=sys.stderr)
         return 2

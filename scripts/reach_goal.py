@@ -7,7 +7,9 @@ The agent links env actions to its latent actions from its own interaction (--li
 env steps plus --calibration-walks cycles per env action), then plans each episode once from the start and goal
 frames and executes the plan. Random actions (within --horizon) and the oracle's shortest
 paths play the same episodes. An agent without latent actions (beta-VAE) gets a row saying why
-it cannot plan. Exit codes: 0 done, 2 bad flags or checkpoint.
+it cannot plan by its latent actions; with ``--method readers`` every agent plans from position
+readers fitted to the codes of its own calibration walk (agents/reading.py).
+Exit codes: 0 done, 2 bad flags or checkpoint.
 """
 
 from __future__ import annotations
@@ -36,8 +38,11 @@ class Args:
     calibration_walks: int = 3
     """cycles the agent walks per env action to calibrate each plane's angles (docs/acting.md)"""
     method: str = "cycle"
-    """how a frame's latent angle becomes a cycle position: cycle (nearest expected angle: calibrated, corrected
-    for the other planes) or arithmetic"""
+    """how a frame becomes a cycle position: cycle (nearest expected latent angle: calibrated, corrected for the
+    other planes), arithmetic (angle over the unit), or readers (classifiers fitted to the codes of the agent's own
+    calibration walk, no latent actions needed: any agent, a beta-VAE included; agents/reading.py)"""
+    reader: str = "svm"
+    """with --method readers: the classifier, nearest, logistic, svm or mlp"""
     out: Path | None = None
     """write the numbers here as JSON, e.g. results/acting/reach_goal_rgrvae.json"""
     device: str = "cpu"
@@ -57,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
         set_threads(args.threads)
         agent = BaseAgent.load(args.checkpoint, device=args.device)
         record = evaluate_reaching(agent, args.episodes, args.seed, args.horizon, args.link_steps, args.method,
-                                   args.calibration_walks)
+                                   args.calibration_walks, args.reader)
     except (ValueError, CheckpointError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

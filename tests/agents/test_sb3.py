@@ -137,7 +137,7 @@ def test_frozen_feature_observation_is_what_the_extractor_gives_and_ppo_trains_o
     model = PPO("MlpPolicy", env, n_steps=64, batch_size=32, n_epochs=1, seed=0, device="cpu")
     model.learn(128)
     assert model.num_timesteps == 128
-    with pytest.raises(ValueError, match="kind must be one of latents, group, calibrated"):
+    with pytest.raises(ValueError, match="kind must be one of latents, group, calibrated, read"):
         FrozenFeatureObservation(gym.make("FlatLandGoal-v0"), checkpoint, kind="pixels")
 
 
