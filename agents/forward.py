@@ -150,7 +150,7 @@ class ForwardVAE(LatentActionAgent):
         pred = (z - fwd.mu2).pow(2).sum(-1).mean()
         loss = parts["loss"] + c.gamma * pred + self.rho.penalty()
         extra: dict[str, torch.Tensor] = {}
-        loss = self._add_predicted_frames(loss, z, fwd.x2, extra)
+        loss = self._add_predicted_frames(loss, z, fwd.x2, extra, fwd.x1)
         return loss, {**extra, "recon": parts["recon"].detach(), "kl": parts["kl"].detach(), "pred": pred.detach()}
 
     @torch.no_grad()

@@ -57,6 +57,10 @@ class LatentActionConfig(AgentConfig):
     """weight of the reconstruction loss of x2 decoded from the prediction rho(a) z1 (0: the paper's latent loss
     only). A plane that does not carry its factor cannot turn x1's code into x2's frame, however small its radius,
     so this term makes each action's plane hold what the action changes (docs/method.md, "Predicted frames")"""
+    change_weight: float = 0.0
+    """with predicted_recon: extra weight of the pixels that differ between the pair's two frames in that loss
+    (each counts 1 + change_weight). A small sprite's turn changes a few dozen pixels, so the whole frame's loss
+    barely feels whether the code holds it; this makes the change count (label-free: it reads only the pair)"""
     angle_lr: float = 0.1
     """learning rate of the representation angles"""
     structure: tuple[str, ...] = ("c+", "c-")
@@ -97,6 +101,7 @@ class LatentActionConfig(AgentConfig):
         super().__post_init__()
         check_number("gamma", self.gamma)
         check_number("predicted_recon", self.predicted_recon)
+        check_number("change_weight", self.change_weight)
         check_lr("angle_lr", self.angle_lr)
         check_number("angle_init", self.angle_init, 0.0, 3.15)
         check_number("stop_error", self.stop_error)
@@ -198,19 +203,24 @@ class LatentActionAgent(BaseAgent):
                          c.recon_loss)
         return PairForward(x1, x2, z1, mu1, mu[b:], parts)
 
-    def predicted_frame_loss(self, z_pred: torch.Tensor, x2: torch.Tensor) -> torch.Tensor:
-        """Reconstruction loss of x2 from the predicted code rho(a) z1 (``predicted_recon``), in float32."""
+    def predicted_frame_loss(self, z_pred: torch.Tensor, x2: torch.Tensor,
+                             x1: torch.Tensor | None = None) -> torch.Tensor:
+        """Reconstruction loss of x2 from the predicted code rho(a) z1 (``predicted_recon``), in float32; with
+        ``change_weight`` and the first frame ``x1``, the pixels where x1 and x2 differ count 1 + change_weight."""
         with self.autocast():
             logits = self.vae.decode(z_pred)
-        return reconstruction_loss(logits, x2, self.config.recon_loss)
+        weight = None
+        if self.config.change_weight > 0 and x1 is not None:
+            weight = 1.0 + self.config.change_weight * (x1 != x2).float()
+        return reconstruction_loss(logits, x2, self.config.recon_loss, weight)
 
     def _add_predicted_frames(self, loss: torch.Tensor, z_pred: torch.Tensor, x2: torch.Tensor,
-                              stats: dict[str, torch.Tensor]) -> torch.Tensor:
+                              stats: dict[str, torch.Tensor], x1: torch.Tensor | None = None) -> torch.Tensor:
         """``loss`` plus ``predicted_recon`` times :meth:`predicted_frame_loss` when that weight is on (its value
         goes to ``stats``); ``loss`` unchanged when it is off, as in the paper."""
         if self.config.predicted_recon <= 0:
             return loss
-        value = self.predicted_frame_loss(z_pred, x2)
+        value = self.predicted_frame_loss(z_pred, x2, x1)
         stats["predicted_recon"] = value.detach()
         return loss + self.config.predicted_recon * value
 

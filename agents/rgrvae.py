@@ -210,7 +210,7 @@ class RGrVAE(LatentActionAgent):
         pred = (z - mu2).pow(2).sum(-1).mean()
         loss = parts["loss"] + policy_loss - c.entropy_weight * entropy + c.gamma * pred + self.rho.penalty()
         extra: dict[str, torch.Tensor] = {}
-        loss = self._add_predicted_frames(loss, z, x2, extra)  # z: predicted by the policy's latent actions
+        loss = self._add_predicted_frames(loss, z, x2, extra, fwd.x1)  # z: predicted by the policy's latent actions
         for name, weight, penalty in (("plane_moments", c.plane_moments, plane_moment_penalty),
                                       ("angle_uniformity", c.angle_uniformity, angle_uniformity_penalty)):
             if weight > 0:  # label-free penalties on the batch's codes, mu(x) and mu(x')

@@ -48,6 +48,11 @@ CANDIDATES: dict[str, dict[str, Any]] = {
     "predicted-known-group-relu": {"predicted_recon": 1.0, "fix_angles": True, "activation": "relu"},
     "predicted-relu": {"predicted_recon": 1.0, "activation": "relu"},
     "claim6-relu": {"activation": "relu"},
+    # the turn changes a few dozen pixels: weight the pixels that differ between the pair's frames (label-free)
+    "predicted-known-group-relu-change-10": {"predicted_recon": 1.0, "fix_angles": True, "activation": "relu",
+                                             "change_weight": 10.0},
+    "predicted-known-group-relu-change-100": {"predicted_recon": 1.0, "fix_angles": True, "activation": "relu",
+                                              "change_weight": 100.0},
 }
 #: the acted factors of Sprites-v0 (factor columns 1-4), in the order of their action pairs and latent planes
 FACTORS = ("scale", "orientation", "x", "y")

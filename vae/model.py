@@ -75,11 +75,13 @@ ReconLoss = Literal["squared", "bernoulli"]
 RECON_LOSSES: tuple[str, ...] = ("squared", "bernoulli")
 
 
-def reconstruction_loss(logits: torch.Tensor, x: torch.Tensor, kind: ReconLoss = "squared") -> torch.Tensor:
+def reconstruction_loss(logits: torch.Tensor, x: torch.Tensor, kind: ReconLoss = "squared",
+                        weight: torch.Tensor | None = None) -> torch.Tensor:
     """Sum over pixels of the reconstruction term, averaged over the batch, in float32.
 
     ``squared``: (sigmoid(logits) - x)^2, the paper's. ``bernoulli``: -log p(x | logits) of
     independent Bernoulli pixels (x in [0, 1]), as dSprites work in disentanglement_lib uses.
+    ``weight``: per-pixel weights, broadcast against ``x`` (None: every pixel counts once).
     """
     logits = logits.float()
     if kind == "squared":
@@ -88,6 +90,8 @@ def reconstruction_loss(logits: torch.Tensor, x: torch.Tensor, kind: ReconLoss =
         per_pixel = F.binary_cross_entropy_with_logits(logits, x.float(), reduction="none")
     else:
         raise ValueError(f"recon_loss must be one of {RECON_LOSSES}, got {kind!r}")
+    if weight is not None:
+        per_pixel = per_pixel * weight
     return per_pixel.flatten(1).sum(1).mean()
 
 

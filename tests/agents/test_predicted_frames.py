@@ -53,3 +53,25 @@ def test_the_predicted_frame_moves_the_angles():
 def test_a_negative_weight_is_a_clear_error():
     with pytest.raises(ValueError, match="predicted_recon"):
         tiny_agent("forward", predicted_recon=-1.0)
+
+
+def test_the_change_weight_counts_the_pixels_that_differ_between_the_frames():
+    """Each pixel where x1 and x2 differ counts 1 + change_weight; with x1 == x2 nothing changes."""
+    from vae.model import reconstruction_loss
+
+    agent = tiny_agent("forward", precision="fp32", predicted_recon=1.0, change_weight=9.0)
+    z = torch.zeros(2, agent.config.latent_size)
+    with torch.no_grad():
+        logits = agent.vae.decode(z).float()
+    x2 = torch.zeros_like(logits)
+    x1 = x2.clone()
+    x1[:, :, :4, :4] = 1.0  # 16 pixels per channel differ
+    plain = reconstruction_loss(logits, x2)
+    with torch.no_grad():
+        assert float(agent.predicted_frame_loss(z, x2, x2)) == pytest.approx(float(plain), rel=1e-5)
+        changed = float(agent.predicted_frame_loss(z, x2, x1))
+    mask = (x1 != x2).float()
+    extra = 9.0 * float((torch.sigmoid(logits).pow(2) * mask).flatten(1).sum(1).mean())
+    assert changed == pytest.approx(float(plain) + extra, rel=1e-5) and extra > 0
+    with pytest.raises(ValueError, match="change_weight"):
+        tiny_agent("forward", change_weight=-1.0)
