@@ -188,10 +188,33 @@ def rho_planning_section(root: Path) -> str:
             + f"\n\nMeasured with:\n\n    {r['command']}")
 
 
+def readers_section(root: Path) -> str:
+    """Planning without latent actions (position readers) on held-out checkpoints, per calibration budget."""
+    r = _load(root / "readers_heldout.json")
+    if r is None or not r.get("rows"):
+        return ("_No kept results yet: `python scripts/study_readers.py CKPT ... --readers svm "
+                "--out results/acting/readers_heldout.json`._")
+    budgets = sorted({(x["walks"], x["env_steps"]) for x in r["rows"]})
+    readers = sorted({x["reader"] for x in r["rows"]})
+    rows = []
+    for path in dict.fromkeys(x["checkpoint"] for x in r["rows"]):
+        mine = [x for x in r["rows"] if x["checkpoint"] == path]
+        got = {(x["walks"], x["env_steps"]): x["success_rate"] for x in mine}
+        rows.append([f"{ALGO_LABELS.get(mine[0]['algo'], mine[0]['algo'])} seed {mine[0]['agent_seed']}",
+                     *(_pct(got.get(b)) for b in budgets)])
+    header = ["whose codes", *(f"{w} walks per cycle ({steps:,} own env steps)" for w, steps in budgets)]
+    return (f"Planning without latent actions: position readers ({', '.join(readers)}) fitted to each agent's codes "
+            f"along its own calibration walk, {r['episodes']:,} episodes each (seeds {r['seed']}-"
+            f"{r['seed'] + r['episodes'] - 1}):\n\n" + table(header, rows)
+            + f"\n\nMeasured with:\n\n    {r['command']}")
+
+
 def acting_sections(results_root: str | Path = "results") -> dict[str, str]:
-    """README section ``acting``: the reach-goal table, planning by rho alone and the downstream PPO table."""
+    """README section ``acting``: the reach-goal table, planning by rho alone, planning by position readers and the
+    downstream PPO tables."""
     root = Path(results_root) / "acting"
-    body = reach_goal_section(root) + "\n\n" + rho_planning_section(root) + "\n\n" + downstream_section(root)
+    body = (reach_goal_section(root) + "\n\n" + rho_planning_section(root) + "\n\n" + readers_section(root) + "\n\n"
+            + downstream_section(root))
     anywhere = pooled_downstream_section(root, "downstream_anywhere", ANYWHERE_HINT)
     split = pooled_downstream_section(root, "downstream_split", SPLIT_HINT)
     return {"acting": body + "\n\n" + anywhere + "\n\n" + split}

@@ -151,6 +151,7 @@ class ForwardVAE(LatentActionAgent):
         loss = parts["loss"] + c.gamma * pred + self.rho.penalty()
         extra: dict[str, torch.Tensor] = {}
         loss = self._add_predicted_frames(loss, z, fwd.x2, extra, fwd.x1)
+        loss = self._add_code_penalties(loss, fwd.mu1, fwd.mu2, extra)
         return loss, {**extra, "recon": parts["recon"].detach(), "kl": parts["kl"].detach(), "pred": pred.detach()}
 
     @torch.no_grad()

@@ -22,8 +22,10 @@ from agents.diagnostics import action_moves
 from agents.stopping import plateau_reached, relative_prediction_error
 from flatland_env.pairs import PairBatch, make_pair_source, split_labels
 from flatland_env.validation import check_choice, check_number, check_positive_int
+from vae.angle_uniformity import angle_uniformity_penalty
 from vae.groups import SYMBOLS, GroupRepresentation
 from vae.model import VAEOutput, reconstruction_loss, vae_loss
+from vae.plane_moments import plane_moment_penalty
 from vae.preprocess import obs_to_tensor, tensor_to_frames
 from vae.so3 import BLOCK, SO3Representation
 
@@ -61,6 +63,13 @@ class LatentActionConfig(AgentConfig):
     """with predicted_recon: extra weight of the pixels that differ between the pair's two frames in that loss
     (each counts 1 + change_weight). A small sprite's turn changes a few dozen pixels, so the whole frame's loss
     barely feels whether the code holds it; this makes the change count (label-free: it reads only the pair)"""
+    plane_moments: float = 0.0
+    """weight of the plane-moment penalty on the batch's codes: each plane's codes centred and isotropic, as a
+    linear code of uniformly visited orbits is (0: off; docs/method.md, "k-step pairs")"""
+    angle_uniformity: float = 0.0
+    """weight of the angle-uniformity penalty on the batch's codes: each plane's code angles evenly spread, as a
+    linear code of uniformly visited orbits has them; closes the gap that k-step pairs leave (0: off;
+    docs/method.md, "k-step pairs")"""
     angle_lr: float = 0.1
     """learning rate of the representation angles"""
     structure: tuple[str, ...] = ("c+", "c-")
@@ -102,6 +111,8 @@ class LatentActionConfig(AgentConfig):
         check_number("gamma", self.gamma)
         check_number("predicted_recon", self.predicted_recon)
         check_number("change_weight", self.change_weight)
+        check_number("plane_moments", self.plane_moments)
+        check_number("angle_uniformity", self.angle_uniformity)
         check_lr("angle_lr", self.angle_lr)
         check_number("angle_init", self.angle_init, 0.0, 3.15)
         check_number("stop_error", self.stop_error)
@@ -223,6 +234,19 @@ class LatentActionAgent(BaseAgent):
         value = self.predicted_frame_loss(z_pred, x2, x1)
         stats["predicted_recon"] = value.detach()
         return loss + self.config.predicted_recon * value
+
+    def _add_code_penalties(self, loss: torch.Tensor, mu1: torch.Tensor, mu2: torch.Tensor,
+                            stats: dict[str, torch.Tensor]) -> torch.Tensor:
+        """``loss`` plus the label-free penalties on the batch's codes mu(x) and mu(x') whose weights are on
+        (``plane_moments``, ``angle_uniformity``), their values to ``stats``."""
+        c = self.config
+        for name, weight, penalty in (("plane_moments", c.plane_moments, plane_moment_penalty),
+                                      ("angle_uniformity", c.angle_uniformity, angle_uniformity_penalty)):
+            if weight > 0:
+                value = penalty(torch.cat([mu1, mu2]))
+                loss = loss + weight * value
+                stats[name] = value.detach()
+        return loss
 
     def progress_stats(self, stats: dict[str, float]) -> dict[str, str]:
         shown = super().progress_stats(stats)

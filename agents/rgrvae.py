@@ -22,8 +22,6 @@ from agents.policy import PairPolicy
 from flatland_env.pairs import PairBatch
 from flatland_env.validation import check_choice, check_nonnegative_int, check_number, check_positive_int
 from vae.alignment import best_plane_rotation, nearest_pairing, plane_alignment_score, rotate_latent_space
-from vae.angle_uniformity import angle_uniformity_penalty
-from vae.plane_moments import plane_moment_penalty
 from vae.preprocess import obs_to_tensor
 
 
@@ -73,13 +71,6 @@ class RGrVAEConfig(LatentActionConfig):
     path_consistency: float = 0.0
     """with N > 1 policy steps: weight of ||mu(decode(z_t)) - z_t||^2 at each intermediate code z_t of the latent
     path, so that every code the path passes is the code of some frame (0: off; docs/method.md, "k-step pairs")"""
-    plane_moments: float = 0.0
-    """weight of the plane-moment penalty on the batch's codes: each plane's codes centred and isotropic, as a
-    linear code of uniformly visited orbits is (0: off; docs/method.md, "k-step pairs")"""
-    angle_uniformity: float = 0.0
-    """weight of the angle-uniformity penalty on the batch's codes: each plane's code angles evenly spread, as a
-    linear code of uniformly visited orbits has them; closes the gap that k-step pairs leave (0: off;
-    docs/method.md, "k-step pairs")"""
     policy_init: Literal["default", "orthogonal"] = "orthogonal"
     """initialisation of the policy's convolutions: PyTorch's default, or orthogonal as in the original code"""
     realign: bool = True
@@ -110,8 +101,6 @@ class RGrVAEConfig(LatentActionConfig):
         check_number("entropy_weight", self.entropy_weight)
         check_number("regret", self.regret)
         check_number("path_consistency", self.path_consistency)
-        check_number("plane_moments", self.plane_moments)
-        check_number("angle_uniformity", self.angle_uniformity)
         check_lr("policy_lr", self.policy_lr)
         check_positive_int("action_steps", self.action_steps)
         check_number("discount", self.discount, 0.0, 1.0, low_open=True)
@@ -211,12 +200,7 @@ class RGrVAE(LatentActionAgent):
         loss = parts["loss"] + policy_loss - c.entropy_weight * entropy + c.gamma * pred + self.rho.penalty()
         extra: dict[str, torch.Tensor] = {}
         loss = self._add_predicted_frames(loss, z, x2, extra, fwd.x1)  # z: predicted by the policy's latent actions
-        for name, weight, penalty in (("plane_moments", c.plane_moments, plane_moment_penalty),
-                                      ("angle_uniformity", c.angle_uniformity, angle_uniformity_penalty)):
-            if weight > 0:  # label-free penalties on the batch's codes, mu(x) and mu(x')
-                value = penalty(torch.cat([fwd.mu1, mu2]))
-                loss = loss + weight * value
-                extra[name] = value.detach()
+        loss = self._add_code_penalties(loss, fwd.mu1, mu2, extra)
         if consistency:
             extra["path_consistency"] = torch.stack(consistency).mean()
             loss = loss + c.path_consistency * extra["path_consistency"]

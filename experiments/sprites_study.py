@@ -53,6 +53,12 @@ CANDIDATES: dict[str, dict[str, Any]] = {
                                              "change_weight": 10.0},
     "predicted-known-group-relu-change-100": {"predicted_recon": 1.0, "fix_angles": True, "activation": "relu",
                                               "change_weight": 100.0},
+    # a plane that must be centred and isotropic cannot sit still: with the group given, the only way for the
+    # orientation plane to vary and still be turned only by the orientation actions is to hold the turn
+    "predicted-known-group-relu-moments-1": {"predicted_recon": 1.0, "fix_angles": True, "activation": "relu",
+                                             "plane_moments": 1.0},
+    "predicted-known-group-relu-moments-10": {"predicted_recon": 1.0, "fix_angles": True, "activation": "relu",
+                                              "plane_moments": 10.0},
 }
 #: the acted factors of Sprites-v0 (factor columns 1-4), in the order of their action pairs and latent planes
 FACTORS = ("scale", "orientation", "x", "y")

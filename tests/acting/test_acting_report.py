@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from acting.downstream import DownstreamConfig, success_curve
-from acting.report import acting_sections
+from acting.report import acting_sections, pooled_downstream_section
 
 
 def test_success_curve_windows_and_the_step_it_first_reaches_ninety_percent():
@@ -183,7 +183,6 @@ def test_rho_planning_keeps_only_passing_runs_and_its_table_reads_the_record(tmp
 
 
 def test_pooled_downstream_table_pools_checkpoints_by_kind_and_shows_both_halves(tmp_path):
-    from acting.report import pooled_downstream_section
 
     def run(feature, final, reached, test):
         return {"feature": feature, "seed": 0, "success_rate": [0.1, final], "steps_to_90": reached, "seconds": 10.0,
@@ -204,3 +203,35 @@ def test_pooled_downstream_table_pools_checkpoints_by_kind_and_shows_both_halves
     assert "    python made-it\n    python and-more" in text and "held-out goals (second-half)" in text
     assert "training goals (first-half)" in text and "reward shaping" not in text and "sparse reward" in text
     assert "python hint" in pooled_downstream_section(tmp_path, "missing", "python hint")
+
+
+def test_read_features_put_a_beta_vae_through_the_calibration_in_the_downstream_job(tmp_path, load_script):
+    from agent_helpers import tiny_agent
+
+    (tmp_path / "vae_s0").mkdir()
+    tiny_agent("vae").save(tmp_path / "vae_s0" / "checkpoint.pt")
+    out = tmp_path / "d.json"
+    argv = ["--seeds", "1", "--task.steps", "32", "--task.n-steps", "32", "--task.batch-size", "32",
+            "--task.n-epochs", "1", "--task.curve-every", "32", "--task.window", "2", "--task.horizon", "32",
+            "--task.max-goal-distance", "0", "--no-pixels", "--no-latents", "--read",
+            "--vae", str(tmp_path / "vae_s0"), "--out", str(out), "--png", str(tmp_path / "d.png")]
+    assert load_script("downstream_sb3").main(argv) == 0
+    record = json.loads(out.read_text())
+    assert [r["feature"] for r in record["runs"]] == ["vae-read/vae_s0"]
+    assert "beta-VAE group element read by position readers" in pooled_downstream_section(tmp_path, "d", "hint")
+
+
+def test_the_readers_table_pivots_budgets_and_reads_the_record(tmp_path):
+    from acting.report import readers_section
+
+    assert "No kept results yet" in readers_section(tmp_path)
+    rows = [{"checkpoint": f"runs/{algo}.pt", "algo": algo, "agent_seed": 100, "walks": walks, "reader": "svm",
+             "env_steps": steps, "success_rate": rate}
+            for algo, rates in (("vae", (0.37, 0.9)), ("rgrvae", (0.6, 1.0)))
+            for (walks, steps), rate in zip(((3, 681), (12, 1607)), rates)]
+    (tmp_path / "readers_heldout.json").write_text(json.dumps({"command": "python scripts/study_readers.py x",
+                                                               "episodes": 10, "seed": 0, "rows": rows}))
+    text = readers_section(tmp_path)
+    assert "| whose codes | 3 walks per cycle (681 own env steps) | 12 walks per cycle (1,607 own env steps) |" in text
+    assert "| beta-VAE seed 100 | 37.0 % | 90.0 % |" in text and "| RGrVAE seed 100 | 60.0 % | 100.0 % |" in text
+    assert "python scripts/study_readers.py x" in text
