@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 
 from agents.base import BaseAgent
-from agents.planning import METHODS, CannotPlanError
-from agents.reading import DEFAULT_READER, ReaderPlanner
+from agents.planning import CALIBRATION_WALKS, METHODS, CannotPlanError
+from agents.reading import DEFAULT_READER, DEFAULT_WALKS, ReaderPlanner
 from flatland_env.goal import GoalWrapper
 from flatland_env.registration import make_world
 from flatland_env.validation import check_choice, check_nonnegative_int, check_positive_int
@@ -45,10 +45,13 @@ def run_actions(env: GoalWrapper, actions: list[int], obs: dict) -> tuple[dict, 
 
 
 def evaluate_reaching(agent: BaseAgent, episodes: int = 1000, seed: int = 0, horizon: int = 100,
-                      link_steps: int = 256, method: str = "cycle", calibration_walks: int = 3,
+                      link_steps: int = 256, method: str = "cycle", calibration_walks: int | None = None,
                       reader: str = DEFAULT_READER) -> dict[str, Any]:
-    """The agent's plans, random actions and the oracle on the same ``episodes`` (start, goal) draws."""
+    """The agent's plans, random actions and the oracle on the same ``episodes`` (start, goal) draws.
+    ``calibration_walks``: None for the method's own default (3 for the latent planner, 12 for readers)."""
     check_choice("method", method, REACH_METHODS)
+    if calibration_walks is None:
+        calibration_walks = DEFAULT_WALKS if method == ReaderPlanner.method else CALIBRATION_WALKS
     check_positive_int("episodes", episodes)
     check_positive_int("horizon", horizon)
     check_positive_int("calibration_walks", calibration_walks)

@@ -27,7 +27,7 @@ FEATURES = (("pixels", "raw pixels (NatureCNN)"), ("rgrvae", "RGrVAE latents"), 
 
 
 #: what makes the pooled downstream records (shown while a record is missing; a record names its own command)
-ANYWHERE_HINT = ("python scripts/downstream_sb3.py --rgrvae RUNS --forward RUNS --vae RUNS --group --calibrated "
+ANYWHERE_HINT = ("python scripts/downstream_sb3.py --rgrvae RUNS --forward RUNS --vae RUNS --group --calibrated --read "
                  "--task.max-goal-distance 0 --task.horizon 48 --task.steps 40000 --task.shaping 1.0 "
                  "--out results/acting/downstream_anywhere.json --png results/acting/downstream_anywhere.png")
 SPLIT_HINT = (ANYWHERE_HINT.replace("downstream_anywhere", "downstream_split").replace(" --group", "")
@@ -197,11 +197,11 @@ def readers_section(root: Path) -> str:
     budgets = sorted({(x["walks"], x["env_steps"]) for x in r["rows"]})
     readers = sorted({x["reader"] for x in r["rows"]})
     rows = []
-    for path in dict.fromkeys(x["checkpoint"] for x in r["rows"]):
-        mine = [x for x in r["rows"] if x["checkpoint"] == path]
+    for path, reader in dict.fromkeys((x["checkpoint"], x["reader"]) for x in r["rows"]):
+        mine = [x for x in r["rows"] if x["checkpoint"] == path and x["reader"] == reader]
         got = {(x["walks"], x["env_steps"]): x["success_rate"] for x in mine}
-        rows.append([f"{ALGO_LABELS.get(mine[0]['algo'], mine[0]['algo'])} seed {mine[0]['agent_seed']}",
-                     *(_pct(got.get(b)) for b in budgets)])
+        who = f"{ALGO_LABELS.get(mine[0]['algo'], mine[0]['algo'])} seed {mine[0]['agent_seed']}"
+        rows.append([who + (f" ({reader})" if len(readers) > 1 else ""), *(_pct(got.get(b)) for b in budgets)])
     header = ["whose codes", *(f"{w} walks per cycle ({steps:,} own env steps)" for w, steps in budgets)]
     return (f"Planning without latent actions: position readers ({', '.join(readers)}) fitted to each agent's codes "
             f"along its own calibration walk, {r['episodes']:,} episodes each (seeds {r['seed']}-"

@@ -62,7 +62,8 @@ class LatentActionConfig(AgentConfig):
     change_weight: float = 0.0
     """with predicted_recon: extra weight of the pixels that differ between the pair's two frames in that loss
     (each counts 1 + change_weight). A small sprite's turn changes a few dozen pixels, so the whole frame's loss
-    barely feels whether the code holds it; this makes the change count (label-free: it reads only the pair)"""
+    barely feels whether the code holds it; this makes the change count (label-free: it reads only the pair).
+    With pixel noise on the pairs nearly every pixel differs, and the weight then scales the whole loss"""
     plane_moments: float = 0.0
     """weight of the plane-moment penalty on the batch's codes: each plane's codes centred and isotropic, as a
     linear code of uniformly visited orbits is (0: off; docs/method.md, "k-step pairs")"""
@@ -104,13 +105,17 @@ class LatentActionConfig(AgentConfig):
     options such as --structure, --tie-angles and --change-of-basis do not apply)"""
 
     #: options that shape plane representations, with the value that turns each off (so3 needs them off)
-    PLANE_OPTIONS: ClassVar[dict[str, Any]] = {"tie_angles": False, "change_of_basis": False}
+    PLANE_OPTIONS: ClassVar[dict[str, Any]] = {"tie_angles": False, "change_of_basis": False, "plane_moments": 0.0,
+                                               "angle_uniformity": 0.0}
 
     def __post_init__(self) -> None:
         super().__post_init__()
         check_number("gamma", self.gamma)
         check_number("predicted_recon", self.predicted_recon)
         check_number("change_weight", self.change_weight)
+        if self.change_weight > 0 and self.predicted_recon <= 0:
+            raise ValueError(f"change_weight={self.change_weight} weights pixels of the predicted-frame loss, which is "
+                             f"off (predicted_recon=0); turn it on with predicted_recon > 0")
         check_number("plane_moments", self.plane_moments)
         check_number("angle_uniformity", self.angle_uniformity)
         check_lr("angle_lr", self.angle_lr)
@@ -214,19 +219,18 @@ class LatentActionAgent(BaseAgent):
                          c.recon_loss)
         return PairForward(x1, x2, z1, mu1, mu[b:], parts)
 
-    def predicted_frame_loss(self, z_pred: torch.Tensor, x2: torch.Tensor,
-                             x1: torch.Tensor | None = None) -> torch.Tensor:
+    def predicted_frame_loss(self, z_pred: torch.Tensor, x2: torch.Tensor, x1: torch.Tensor) -> torch.Tensor:
         """Reconstruction loss of x2 from the predicted code rho(a) z1 (``predicted_recon``), in float32; with
         ``change_weight`` and the first frame ``x1``, the pixels where x1 and x2 differ count 1 + change_weight."""
         with self.autocast():
             logits = self.vae.decode(z_pred)
         weight = None
-        if self.config.change_weight > 0 and x1 is not None:
+        if self.config.change_weight > 0:
             weight = 1.0 + self.config.change_weight * (x1 != x2).float()
         return reconstruction_loss(logits, x2, self.config.recon_loss, weight)
 
     def _add_predicted_frames(self, loss: torch.Tensor, z_pred: torch.Tensor, x2: torch.Tensor,
-                              stats: dict[str, torch.Tensor], x1: torch.Tensor | None = None) -> torch.Tensor:
+                              stats: dict[str, torch.Tensor], x1: torch.Tensor) -> torch.Tensor:
         """``loss`` plus ``predicted_recon`` times :meth:`predicted_frame_loss` when that weight is on (its value
         goes to ``stats``); ``loss`` unchanged when it is off, as in the paper."""
         if self.config.predicted_recon <= 0:

@@ -410,6 +410,17 @@ def calibration_tours(agent: LatentActionAgent, env, links: list[tuple[int, int,
     return walks, steps
 
 
+def walk_cycle(env, start: np.ndarray, env_action: int, name: str) -> list[np.ndarray]:
+    """Repeat ``env_action`` from the env's current state (frame ``start``) until the frame comes back: the frames
+    from ``start`` to its return (order + 1 of them)."""
+    frames = [start]
+    while len(frames) <= MAX_CYCLE:
+        frames.append(env.step(env_action)[0])
+        if np.array_equal(frames[-1], start):
+            return frames
+    raise CannotPlanError(f"env action {name!r} did not bring the frame back within {MAX_CYCLE} steps")
+
+
 def calibrate(agent: LatentActionAgent, env, start: np.ndarray, env_action: int, latent_action: int,
               agreement: float) -> Calibration:
     """Walk ``env_action`` round its cycle from the env's current state (frame ``start``); measure its order and
@@ -419,14 +430,7 @@ def calibrate(agent: LatentActionAgent, env, start: np.ndarray, env_action: int,
     if row["symbol"] not in ("c+", "c-", "c"):
         raise CannotPlanError(f"env action {name!r} links to latent action {latent_action}, a {row['symbol']!r} "
                               f"block, not a rotation: there is no angle to plan with")
-    frames = [start]
-    while len(frames) <= MAX_CYCLE:
-        obs = env.step(env_action)[0]
-        frames.append(obs)
-        if np.array_equal(obs, start):
-            break
-    else:
-        raise CannotPlanError(f"env action {name!r} did not bring the frame back within {MAX_CYCLE} steps")
+    frames = walk_cycle(env, start, env_action, name)
     order = len(frames) - 1
     z = agent.encode(np.stack(frames)) @ agent.latent_basis().T
     planes = np.arange(agent.config.latent_size // 2)

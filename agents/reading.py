@@ -34,7 +34,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from agents.planning import MAX_CYCLE, CannotPlanError
+from agents.planning import MAX_CYCLE, CannotPlanError, walk_cycle
 from flatland_env.oracle import FactorTable, cycle_table
 from flatland_env.registration import make_world
 from flatland_env.validation import check_choice, check_nonnegative_int, check_positive_int
@@ -42,8 +42,10 @@ from flatland_env.validation import check_choice, check_nonnegative_int, check_p
 #: classifiers from a standardised code to a position on a cycle (scikit-learn each): the nearest calibration
 #: frame's position, multinomial logistic regression, a support-vector machine with an RBF kernel, a small MLP
 READERS = ("nearest", "logistic", "svm", "mlp")
-#: the reader :meth:`ReaderPlanner.build` fits unless told (chosen on tuning seeds: docs/acting.md)
+#: the reader :meth:`ReaderPlanner.build` fits unless told, and its calibration walks per cycle (chosen on tuning
+#: seeds: docs/acting.md)
 DEFAULT_READER = "svm"
+DEFAULT_WALKS = 12
 
 
 class Encoder(Protocol):
@@ -87,20 +89,16 @@ def find_cycles(env, start: np.ndarray, num_actions: int, names: tuple[str, ...]
     """Walk each env action round its cycle from frame ``start`` (the env's state); group actions by the frames
     they visit. Returns the cycles, every walked frame with its positions (frame, {cycle: position}) and the steps
     taken. The env ends where it began."""
-    walks: list[list[np.ndarray]] = []
-    for e in range(num_actions):
-        frames = [start]
-        while len(frames) <= MAX_CYCLE:
-            frames.append(env.step(e)[0])
-            if np.array_equal(frames[-1], start):
-                break
-        else:
-            raise CannotPlanError(f"env action {names[e]!r} did not bring the frame back within {MAX_CYCLE} steps")
-        walks.append(frames[:-1])
+    walks = [walk_cycle(env, start, e, names[e])[:-1] for e in range(num_actions)]
     keys = [[f.tobytes() for f in w] for w in walks]
     cycles: list[Cycle] = []
     seen: list[tuple[int, ...]] = []
     for e, key in enumerate(keys):
+        for a, other in enumerate(keys):
+            if set(key) < set(other):  # a step that does not generate the cycle it moves along
+                raise CannotPlanError(f"env action {names[e]!r} visits only {len(key)} of the {len(other)} frames that "
+                                      f"{names[a]!r} goes round: its step does not generate that cycle, so positions "
+                                      f"on it cannot be counted in its steps")
         if any(set(key) == set(keys[g[0]]) for g in seen):
             continue
         members = tuple(a for a in range(num_actions) if set(keys[a]) == set(key))
@@ -128,12 +126,13 @@ class ReaderPlanner:
                  env_steps: int, reader: str = DEFAULT_READER, seed: int = 0) -> None:
         check_choice("reader", reader, READERS)
         self.agent, self.cycles, self.env_steps, self.reader = agent, cycles, env_steps, reader
+        self.calibration_walks, self.link_steps = None, None  # the budget, set by build
         z = agent.encode(frames)
         self.readers = [make_reader(reader, seed).fit(z, positions[:, c.index]) for c in cycles]
         self.calibration_frames = len(frames)
 
     @classmethod
-    def build(cls, agent: Encoder, link_steps: int = 256, seed: int = 0, calibration_walks: int = 3,
+    def build(cls, agent: Encoder, link_steps: int = 256, seed: int = 0, calibration_walks: int = DEFAULT_WALKS,
               reader: str = DEFAULT_READER) -> "ReaderPlanner":
         """Find the cycles, walk them and ``link_steps`` random steps in one episode, and fit the readers."""
         check_positive_int("link_steps", link_steps)
@@ -178,7 +177,9 @@ class ReaderPlanner:
                 take(int(a))
         finally:
             env.close()
-        return cls(agent, cycles, np.stack(frames), np.array(positions, np.int64), steps, reader, seed)
+        planner = cls(agent, cycles, np.stack(frames), np.array(positions, np.int64), steps, reader, seed)
+        planner.calibration_walks, planner.link_steps = int(calibration_walks), int(link_steps)
+        return planner
 
     def read(self, z: np.ndarray) -> np.ndarray:
         """(N, cycles) each code's position on each cycle, in Z_order."""
@@ -206,6 +207,7 @@ class ReaderPlanner:
         """Plain data: the cycles found, the reader and the env steps of the calibration."""
         names = self.agent.spec.action_names
         return {"env_steps": self.env_steps, "method": self.method, "reader": self.reader,
+                "calibration_walks": self.calibration_walks, "link_steps": self.link_steps,
                 "calibration_frames": self.calibration_frames,
                 "cycles": [{"order": c.order, "actions": [names[a] for a in c.actions], "steps": list(c.steps),
                             "diameter": int(c.table.distance.max())} for c in self.cycles]}

@@ -93,8 +93,7 @@ class RGrVAEConfig(LatentActionConfig):
 
     #: the plane options and RGrVAE's plane-reading rescues (realignment, restarts), each with its off value
     PLANE_OPTIONS: ClassVar[dict[str, Any]] = {**LatentActionConfig.PLANE_OPTIONS, "realign": False,
-                                               "restart_after": 0, "plane_moments": 0.0,
-                                               "angle_uniformity": 0.0}
+                                               "restart_after": 0}
 
     def __post_init__(self) -> None:
         super().__post_init__()

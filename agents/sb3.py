@@ -6,7 +6,10 @@ latent means of both frames, concatenated: 2 * latent_size numbers instead of tw
 encoder is frozen by default (the policy learns on top of a fixed representation) and is
 fine-tuned with the policy when ``frozen=False``. :class:`GroupFeatures` gives instead, per
 latent plane of the agent's rho, the (cos, sin) of the angle from the current code to the goal
-code: the goal in the agent's own group coordinates.
+code: the goal in the agent's own group coordinates. :class:`CalibratedGroupFeatures` gives the
+goal as a number of the agent's own actions per cycle, read through its planner's calibration
+(``calibration="rho"``) or through position readers fitted to its codes, which any encoder can
+be put through (``calibration="readers"``, :mod:`agents.reading`).
 
     PPO("MultiInputPolicy", "FlatLandGoal-v0",
         policy_kwargs=dict(features_extractor_class=EncoderFeatures,
@@ -148,8 +151,6 @@ class GroupFeatures(EncoderFeatures):
 #: how :class:`CalibratedGroupFeatures` reads frames as cycle positions: the latent planner (rho) or position
 #: readers fitted to the agent's codes (agents.reading)
 CALIBRATIONS = ("rho", "readers")
-#: calibration walks per cycle for position readers (chosen on tuning seeds: docs/acting.md)
-READ_WALKS = 12
 
 
 class CalibratedGroupFeatures:
@@ -164,16 +165,18 @@ class CalibratedGroupFeatures:
     (:mod:`agents.planning`) first links its latent actions to env actions and calibrates each
     plane's cycle from its own walks (under a thousand of its own env steps on FlatLand, no labels), then reads
     each frame's position on each cycle; s is the offset divided by the generator's step in Z_n,
-    taken in (-n/2, n/2], and the sign of the sine is the shorter way round.
+    taken in (-n/2, n/2], and the sign of the sine is the shorter way round. With ``calibration="readers"``
+    the positions come from position readers instead (:mod:`agents.reading`): a cycle per group of env actions
+    found from frames, numbered in its first action's steps, no rho needed.
     """
 
     def __init__(self, checkpoint: "str | os.PathLike | BaseAgent", seed: int = 0, calibration: str = "rho",
-                 calibration_walks: int = READ_WALKS) -> None:
+                 calibration_walks: int | None = None) -> None:
         """``calibration``: ``rho`` (the latent planner: rho links env actions to planes) or ``readers`` (position
         readers fitted to the codes of its own calibration walk, :mod:`agents.reading`, with ``calibration_walks``
-        walks per cycle: any agent, a beta-VAE included)."""
+        walks per cycle, 12 unless given: any agent, a beta-VAE included)."""
         from agents.planning import CannotPlanError
-        from agents.reading import ReaderPlanner
+        from agents.reading import DEFAULT_WALKS, ReaderPlanner
 
         check_choice("calibration", calibration, CALIBRATIONS)
         loaded = not isinstance(checkpoint, BaseAgent)
@@ -184,14 +187,15 @@ class CalibratedGroupFeatures:
             raise ValueError(f"calibrated group features need an agent with latent actions to link and calibrate; "
                              f"the {agent.algo} agent in {checkpoint} has none (calibration='readers' needs none)")
         try:
-            self.planner = (agent.planner(seed=seed) if calibration == "rho"
-                            else ReaderPlanner.build(agent, seed=seed, calibration_walks=calibration_walks))
+            self.planner = (agent.planner(seed=seed) if calibration == "rho" else ReaderPlanner.build(
+                agent, seed=seed, calibration_walks=DEFAULT_WALKS if calibration_walks is None else calibration_walks))
+            generators = self.planner.generators()
         except CannotPlanError as e:
             raise ValueError(f"calibrated group features: the agent in {checkpoint} cannot be calibrated: {e}") from e
         self.agent = agent
-        self.orders = np.array([order for order, _ in self.planner.generators()], np.int64)
+        self.orders = np.array([order for order, _ in generators], np.int64)
         # per cycle: the inverse of its generator's step in Z_order, to count generator steps
-        self.inverses = [pow(step, -1, order) for order, step in self.planner.generators()]
+        self.inverses = [pow(step, -1, order) for order, step in generators]
         self.features_dim = 2 * len(self.orders)
 
     def __call__(self, now: np.ndarray, goal: np.ndarray) -> np.ndarray:
@@ -216,7 +220,7 @@ class FrozenFeatureObservation(gym.ObservationWrapper):
     trained on this env sees exactly what the frozen extractor would have given it."""
 
     def __init__(self, env: gym.Env, checkpoint: "str | os.PathLike | BaseAgent", kind: str = "latents") -> None:
-        """``checkpoint``: a path, or for ``calibrated`` also an agent in memory."""
+        """``checkpoint``: a path, or for ``calibrated`` and ``read`` also an agent in memory."""
         super().__init__(env)
         check_choice("kind", kind, FEATURE_KINDS)
         space = env.observation_space

@@ -35,14 +35,15 @@ class Args:
     """steps before an episode is cut (FlatLand's longest shortest path is 32)"""
     link_steps: int = 256
     """random env steps the agent takes to link env actions to its latent actions"""
-    calibration_walks: int = 3
-    """cycles the agent walks per env action to calibrate each plane's angles (docs/acting.md)"""
+    calibration_walks: int | None = None
+    """cycles the agent walks per env action (per cycle with --method readers) to calibrate (docs/acting.md);
+    default: 3 for the latent planner, 12 for readers"""
     method: str = "cycle"
     """how a frame becomes a cycle position: cycle (nearest expected latent angle: calibrated, corrected for the
     other planes), arithmetic (angle over the unit), or readers (classifiers fitted to the codes of the agent's own
     calibration walk, no latent actions needed: any agent, a beta-VAE included; agents/reading.py)"""
-    reader: str = "svm"
-    """with --method readers: the classifier, nearest, logistic, svm or mlp"""
+    reader: str | None = None
+    """with --method readers: the classifier, nearest, logistic, svm or mlp (default svm)"""
     out: Path | None = None
     """write the numbers here as JSON, e.g. results/acting/reach_goal_rgrvae.json"""
     device: str = "cpu"
@@ -60,9 +61,11 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         set_threads(args.threads)
+        if args.reader is not None and args.method != "readers":
+            raise ValueError(f"--reader applies to --method readers only, not to --method {args.method}")
         agent = BaseAgent.load(args.checkpoint, device=args.device)
         record = evaluate_reaching(agent, args.episodes, args.seed, args.horizon, args.link_steps, args.method,
-                                   args.calibration_walks, args.reader)
+                                   args.calibration_walks, args.reader or "svm")
     except (ValueError, CheckpointError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

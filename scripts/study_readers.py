@@ -47,10 +47,14 @@ def main(argv: list[str] | None = None) -> int:
     from acting.reaching import evaluate_reaching
     from agents import BaseAgent, CheckpointError
     from agents.files import write_json
+    from agents.reading import READERS
     from agents.training.run import set_threads
+    from flatland_env.validation import check_choice
 
     rows = []
     try:
+        for reader in args.readers:
+            check_choice("reader", reader, READERS)
         set_threads(args.threads)
         for path in args.checkpoints:
             agent = BaseAgent.load(path, device="cpu")
@@ -59,6 +63,8 @@ def main(argv: list[str] | None = None) -> int:
                     record = evaluate_reaching(agent, args.episodes, args.seed, link_steps=args.link_steps,
                                                method="readers", calibration_walks=walks, reader=reader)
                     result = record["agent"]
+                    if not result["can_plan"]:
+                        raise ValueError(f"{path} cannot plan by position readers: {result['reason']}")
                     rows.append({"checkpoint": path, "algo": agent.algo, "agent_seed": agent.config.seed,
                                  "walks": walks, "reader": reader, "env_steps": result["link"]["env_steps"],
                                  "success_rate": result["success_rate"],

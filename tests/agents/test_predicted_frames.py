@@ -75,3 +75,5 @@ def test_the_change_weight_counts_the_pixels_that_differ_between_the_frames():
     assert changed == pytest.approx(float(plain) + extra, rel=1e-5) and extra > 0
     with pytest.raises(ValueError, match="change_weight"):
         tiny_agent("forward", change_weight=-1.0)
+    with pytest.raises(ValueError, match="predicted-frame loss, which is off"):
+        tiny_agent("forward", change_weight=1.0)

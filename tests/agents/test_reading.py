@@ -67,6 +67,7 @@ def test_a_beta_vae_is_put_through_the_same_calibration_instead_of_being_refused
     saved = json.loads(out.read_text())
     assert saved["agent"]["can_plan"] and saved["agent"]["link"]["reader"] == "nearest"
     assert load_script("reach_goal").main([str(path), "--method", "telepathy"]) == 2
+    assert load_script("reach_goal").main([str(path), "--reader", "svm"]) == 2  # readers belong to --method readers
 
 
 def test_calibrated_features_through_readers_count_signed_own_steps_and_take_a_beta_vae():
@@ -78,13 +79,29 @@ def test_calibrated_features_through_readers_count_signed_own_steps_and_take_a_b
     for seed in range(20):
         got, info = env.reset(seed=seed)
         path = oracle.path(info["factors"], info["goal_factors"])
-        for plane, (minus, plus) in enumerate(((0, 1), (2, 3))):
-            steps = path.count(plus) - path.count(minus)
-            assert abs(abs(np.arctan2(got[2 * plane + 1], got[2 * plane])) - abs(2 * np.pi * steps / N)) < 1e-5
+        for plane, generator in enumerate((0, 2)):  # left and up number their cycles: s counts their steps
+            steps = path.count(generator) - path.count(generator + 1)
+            assert np.arctan2(got[2 * plane + 1], got[2 * plane]) == pytest.approx(2 * np.pi * steps / N, abs=1e-5)
     features = CalibratedGroupFeatures(tiny_agent("vae"), calibration="readers", calibration_walks=1)
     assert features.features_dim == 4
     with pytest.raises(ValueError, match="calibration must be one of rho, readers"):
         CalibratedGroupFeatures(agent, calibration="labels")
+
+
+class ShiftWorld:
+    """A cycle of 6 states drawn as one pixel's value, with actions +1 and +2: the second does not generate it."""
+
+    def __init__(self) -> None:
+        self.state = 0
+
+    def step(self, action: int):
+        self.state = (self.state + (1, 2)[action]) % 6
+        return np.full((1, 1, 1), self.state, np.uint8), 0.0, False, False, {}
+
+
+def test_an_action_whose_step_does_not_generate_its_cycle_is_refused_by_name():
+    with pytest.raises(CannotPlanError, match="'plus two' visits only 3 of the 6 frames that 'plus one' goes round"):
+        find_cycles(ShiftWorld(), np.zeros((1, 1, 1), np.uint8), 2, ("plus one", "plus two"))
 
 
 def test_reader_planning_is_refused_with_a_reason():

@@ -284,14 +284,16 @@ def test_path_consistency_asks_each_intermediate_code_to_be_the_code_of_its_deco
         tiny_agent("rgrvae", path_consistency=5.0)
 
 
-def test_plane_moments_add_the_weighted_penalty_of_both_frames_codes():
+@pytest.mark.parametrize("model", ["rgrvae", "forward"])
+def test_plane_moments_add_the_weighted_penalty_of_both_frames_codes(model):
     from vae.plane_moments import plane_moment_penalty
 
     torch.manual_seed(0)
-    agent = tiny_agent("rgrvae", plane_moments=7.0)
-    batch, _ = split_labels(agent.source.next_batch(8))
+    agent = tiny_agent(model, plane_moments=7.0)
+    batch, truth = split_labels(agent.source.next_batch(8))
+    labels = (truth.actions,) if agent.uses_labels else ()
     state = agent.generator.get_state()
-    loss, stats = agent._loss(batch)
+    loss, stats = agent._loss(batch, *labels)
     frames = torch.cat([obs_to_tensor(o, agent.device) for o in (batch.obs, batch.next_obs)])
     with torch.no_grad(), agent.autocast():
         codes = agent.vae.encode(frames)[0].float()  # both frames in one pass, as the update encodes them
@@ -299,6 +301,6 @@ def test_plane_moments_add_the_weighted_penalty_of_both_frames_codes():
     assert stats["plane_moments"] > 0  # an untrained encoder's codes are not centred circles
     agent.config.plane_moments = 0.0
     agent.generator.set_state(state)
-    plain_loss, plain_stats = agent._loss(batch)
+    plain_loss, plain_stats = agent._loss(batch, *labels)
     assert "plane_moments" not in plain_stats  # off: the paper's loss
     assert float(loss - plain_loss) == pytest.approx(7.0 * stats["plane_moments"], rel=1e-3)
