@@ -59,6 +59,8 @@ CANDIDATES: dict[str, dict[str, Any]] = {
                                              "plane_moments": 1.0},
     "predicted-known-group-relu-moments-10": {"predicted_recon": 1.0, "fix_angles": True, "activation": "relu",
                                               "plane_moments": 10.0},
+    "predicted-known-group-relu-moments-100": {"predicted_recon": 1.0, "fix_angles": True, "activation": "relu",
+                                               "plane_moments": 100.0},
 }
 #: the acted factors of Sprites-v0 (factor columns 1-4), in the order of their action pairs and latent planes
 FACTORS = ("scale", "orientation", "x", "y")
