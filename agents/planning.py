@@ -317,16 +317,22 @@ class LatentPlanner:
                            for c in self.planes]}
 
 
-def check_plannable(agent: LatentActionAgent) -> None:
-    """Refuse, with the reason, worlds and representations where per-plane arithmetic cannot plan."""
+def check_cyclic_world(agent) -> None:
+    """Refuse, with the reason, an agent whose world is not a product of cyclic groups or that has no world to act
+    in: what any planner on cycles (this one, or position readers) needs."""
     spec = agent.spec
-    if not spec.is_cyclic_product:
+    if not getattr(spec, "is_cyclic_product", False):
         raise CannotPlanError(
             f"the world's group {spec.group_name} is not a product of cyclic groups: its shortest paths are not "
-            f"per-plane angle arithmetic (and commuting latent rotations can hold at best a commutative image of it)"
+            f"per-cycle arithmetic (and commuting latent rotations can hold at best a commutative image of it)"
         )
     if agent.source.env_id is None:
         raise CannotPlanError("the agent learned from a dataset that records no world: it has nothing to act in")
+
+
+def check_plannable(agent: LatentActionAgent) -> None:
+    """Refuse, with the reason, worlds and representations where per-plane arithmetic cannot plan."""
+    check_cyclic_world(agent)
     if any(row["plane"] is None for row in agent.angle_table()):
         raise CannotPlanError("the agent's latent actions rotate one 3-D latent block (group=so3), not latent planes: "
                               "there is no per-plane angle to plan with")

@@ -34,7 +34,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from agents.planning import MAX_CYCLE, CannotPlanError, walk_cycle
+from agents.planning import MAX_CYCLE, CannotPlanError, check_cyclic_world, walk_cycle
 from flatland_env.oracle import FactorTable, cycle_table
 from flatland_env.registration import make_world
 from flatland_env.validation import check_choice, check_nonnegative_int, check_positive_int
@@ -91,22 +91,21 @@ def find_cycles(env, start: np.ndarray, num_actions: int, names: tuple[str, ...]
     taken. The env ends where it began."""
     walks = [walk_cycle(env, start, e, names[e])[:-1] for e in range(num_actions)]
     keys = [[f.tobytes() for f in w] for w in walks]
+    visited = [frozenset(k) for k in keys]
     cycles: list[Cycle] = []
-    seen: list[tuple[int, ...]] = []
     for e, key in enumerate(keys):
-        for a, other in enumerate(keys):
-            if set(key) < set(other):  # a step that does not generate the cycle it moves along
-                raise CannotPlanError(f"env action {names[e]!r} visits only {len(key)} of the {len(other)} frames that "
-                                      f"{names[a]!r} goes round: its step does not generate that cycle, so positions "
-                                      f"on it cannot be counted in its steps")
-        if any(set(key) == set(keys[g[0]]) for g in seen):
-            continue
-        members = tuple(a for a in range(num_actions) if set(keys[a]) == set(key))
-        position = {k: j for j, k in enumerate(key)}
-        steps = tuple(position.get(keys[a][1 % len(keys[a])], -1) for a in members)
         if len(key) == 1:
             raise CannotPlanError(f"env action {names[e]!r} does not change the frame: it moves no cycle")
-        seen.append(members)
+        wider = next((a for a in range(num_actions) if visited[e] < visited[a]), None)
+        if wider is not None:  # a step that does not generate the cycle it moves along
+            raise CannotPlanError(f"env action {names[e]!r} visits only {len(key)} of the {len(keys[wider])} frames "
+                                  f"that {names[wider]!r} goes round: its step does not generate that cycle, so "
+                                  f"positions on it cannot be counted in its steps")
+        if any(visited[e] == visited[c.actions[0]] for c in cycles):
+            continue
+        members = tuple(a for a in range(num_actions) if visited[a] == visited[e])
+        position = {k: j for j, k in enumerate(key)}
+        steps = tuple(position[keys[a][1]] for a in members)  # where each member's first step lands
         n = len(key)
         cycles.append(Cycle(len(cycles), n, members, steps, cycle_table(len(cycles), n, list(zip(members, steps)))))
     sightings = []
@@ -123,10 +122,13 @@ class ReaderPlanner:
     method = "readers"
 
     def __init__(self, agent: Encoder, cycles: list[Cycle], frames: np.ndarray, positions: np.ndarray,
-                 env_steps: int, reader: str = DEFAULT_READER, seed: int = 0) -> None:
+                 env_steps: int, reader: str = DEFAULT_READER, seed: int = 0, calibration_walks: int | None = None,
+                 link_steps: int | None = None) -> None:
+        """``calibration_walks`` and ``link_steps``: the budget that gathered ``frames``, for the report."""
         check_choice("reader", reader, READERS)
         self.agent, self.cycles, self.env_steps, self.reader = agent, cycles, env_steps, reader
-        self.calibration_walks, self.link_steps = None, None  # the budget, set by build
+        self.calibration_walks, self.link_steps = calibration_walks, link_steps
+        self.orders = np.array([c.order for c in cycles], np.int64)
         z = agent.encode(frames)
         self.readers = [make_reader(reader, seed).fit(z, positions[:, c.index]) for c in cycles]
         self.calibration_frames = len(frames)
@@ -139,12 +141,8 @@ class ReaderPlanner:
         check_positive_int("calibration_walks", calibration_walks)
         check_nonnegative_int("seed", seed)
         check_choice("reader", reader, READERS)
+        check_cyclic_world(agent)
         spec = agent.spec
-        if not getattr(spec, "is_cyclic_product", False):
-            raise CannotPlanError(f"the world's group {spec.group_name} is not a product of cyclic groups: positions "
-                                  f"on cycles do not describe its states")
-        if agent.source.env_id is None:
-            raise CannotPlanError("the agent learned from a dataset that records no world: it has nothing to act in")
         names = tuple(spec.action_names)
         env = make_world(agent.source.env_id, max_episode_steps=int(link_steps) + (2 + 2 * int(calibration_walks))
                          * MAX_CYCLE * spec.num_actions, **agent.source.config.env_kwargs)
@@ -177,9 +175,8 @@ class ReaderPlanner:
                 take(int(a))
         finally:
             env.close()
-        planner = cls(agent, cycles, np.stack(frames), np.array(positions, np.int64), steps, reader, seed)
-        planner.calibration_walks, planner.link_steps = int(calibration_walks), int(link_steps)
-        return planner
+        return cls(agent, cycles, np.stack(frames), np.array(positions, np.int64), steps, reader, seed,
+                   int(calibration_walks), int(link_steps))
 
     def read(self, z: np.ndarray) -> np.ndarray:
         """(N, cycles) each code's position on each cycle, in Z_order."""
@@ -187,8 +184,7 @@ class ReaderPlanner:
 
     def offsets(self, z: np.ndarray, z_goal: np.ndarray) -> np.ndarray:
         """Per cycle, the goal's offset in generator steps, (N, cycles) in Z_order."""
-        orders = np.array([c.order for c in self.cycles])
-        return (self.read(z_goal) - self.read(z)) % orders
+        return (self.read(z_goal) - self.read(z)) % self.orders
 
     def generators(self) -> list[tuple[int, int]]:
         """Per cycle, (order, the generator's step): the generator numbers the positions, so its step is 1."""

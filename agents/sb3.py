@@ -195,13 +195,14 @@ class CalibratedGroupFeatures:
         self.agent = agent
         self.orders = np.array([order for order, _ in generators], np.int64)
         # per cycle: the inverse of its generator's step in Z_order, to count generator steps
-        self.inverses = [pow(step, -1, order) for order, step in generators]
+        self.inverses = np.array([pow(step, -1, order) for order, step in generators], np.int64)
         self.features_dim = 2 * len(self.orders)
 
     def __call__(self, now: np.ndarray, goal: np.ndarray) -> np.ndarray:
         """(N, features_dim) float32 for uint8 frames ``now`` and ``goal``, (N, H, W, C) each."""
-        offsets = self.planner.offsets(self.agent.encode(now), self.agent.encode(goal))
-        steps = (offsets * np.array(self.inverses)) % self.orders  # generator steps reaching each offset
+        z = self.agent.encode(np.concatenate([now, goal]))  # both frames in one encoder pass
+        offsets = self.planner.offsets(z[: len(now)], z[len(now):])
+        steps = (offsets * self.inverses) % self.orders  # generator steps reaching each offset
         steps = np.where(steps > self.orders // 2, steps - self.orders, steps)  # the shorter way: (-n/2, n/2]
         turn = 2 * np.pi * steps / self.orders
         return np.stack([np.cos(turn), np.sin(turn)], -1).reshape(len(offsets), -1).astype(np.float32)
