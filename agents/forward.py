@@ -75,11 +75,6 @@ class ForwardVAE(LatentActionAgent):
             raise ValueError(f"on {self.source.env_id!r} each of the {self.spec.action_dim} factors needs a latent "
                              f"plane: latent_size must be >= {2 * self.spec.action_dim}, got {c.latent_size}")
 
-    @property
-    def continuous(self) -> bool:
-        """Whether the world's actions are displacement vectors (rho is a LinearPlaneRepresentation)."""
-        return not self.spec.is_discrete
-
     def _build(self) -> None:
         if self.continuous:
             self.rho = LinearPlaneRepresentation(self.config.latent_size, self.spec.action_dim,

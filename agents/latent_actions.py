@@ -173,6 +173,12 @@ class LatentActionAgent(BaseAgent):
         if self.config.lr_decay_error > 0:
             self.lr_decay_start = None  # begins when the label-free error first falls to lr_decay_error
 
+    @property
+    def continuous(self) -> bool:
+        """Whether the world's actions are displacement vectors of a continuous torus (no finite list of latent
+        actions: ForwardVAE's rho takes action vectors, RGrVAE infers each pair's plane angles)."""
+        return not self.spec.is_discrete
+
     def _build_rho(self, group: str = "planes") -> None:
         """rho as ``group`` says: plane rotations from the config's structure, or one SO(3) rotation per world
         action (the config has been through :func:`check_group`)."""
@@ -254,7 +260,9 @@ class LatentActionAgent(BaseAgent):
 
     def progress_stats(self, stats: dict[str, float]) -> dict[str, str]:
         shown = super().progress_stats(stats)
-        shown["angles"] = " ".join(f"{a:+.3f}" for a in self.rho.effective_angles().detach().cpu().tolist())
+        angles = self.rho.effective_angles().detach().cpu().tolist()
+        if angles:  # none where each pair's latent action is inferred in closed form (a continuous torus)
+            shown["angles"] = " ".join(f"{a:+.3f}" for a in angles)
         return shown
 
     # -- the label-free stopping rule (agents/stopping.py) -------------------------------------

@@ -22,7 +22,9 @@ from agents.policy import PairPolicy
 from flatland_env.pairs import PairBatch
 from flatland_env.validation import check_choice, check_nonnegative_int, check_number, check_positive_int
 from vae.alignment import best_plane_rotation, nearest_pairing, plane_alignment_score, rotate_latent_space
+from vae.continuous_planes import ClosedFormPlaneActions
 from vae.preprocess import obs_to_tensor
+from vae.turn_independence import turn_independence_penalty
 
 
 @dataclass
@@ -90,6 +92,12 @@ class RGrVAEConfig(LatentActionConfig):
     """plane-norm change of the agent's own pairs above which a start counts as failed"""
     max_restarts: int = 2
     """restarts at most"""
+    turn_independence: float = 0.0
+    """on a continuous torus: weight of the turn-independence penalty, the squared correlations of each plane's
+    closed-form turn with where the pair starts and with the other planes' turns (vae/turn_independence.py;
+    0: off; docs/method.md, "Continuous latent actions")"""
+    turn_harmonics: int = 2
+    """harmonics of each starting angle that the turn-independence penalty correlates the turns with"""
 
     #: the plane options and RGrVAE's plane-reading rescues (realignment, restarts), each with its off value
     PLANE_OPTIONS: ClassVar[dict[str, Any]] = {**LatentActionConfig.PLANE_OPTIONS, "realign": False,
@@ -109,6 +117,8 @@ class RGrVAEConfig(LatentActionConfig):
         check_nonnegative_int("restart_after", self.restart_after)
         check_number("restart_norm_change", self.restart_norm_change)
         check_nonnegative_int("max_restarts", self.max_restarts)
+        check_number("turn_independence", self.turn_independence)
+        check_positive_int("turn_harmonics", self.turn_harmonics)
         check_choice("policy_update", self.policy_update, ("reinforce", "expected"))
         check_choice("policy_init", self.policy_init, ("default", "orthogonal"))
         check_choice("latent_path", self.latent_path, ("sampled", "argmax", "best"))
@@ -123,11 +133,49 @@ class RGrVAEConfig(LatentActionConfig):
 
 
 class RGrVAE(LatentActionAgent):
-    """Reinforced group VAE: an unsupervised agent that estimates latent group actions."""
+    """Reinforced group VAE: an unsupervised agent that estimates latent group actions.
+
+    On a continuous torus (FlatLandContinuous-v0) a latent action is a turn of each plane by any angle, and the
+    one with the highest latent reward is known in closed form (:class:`~vae.continuous_planes.ClosedFormPlaneActions`):
+    the agent infers it per pair instead of sampling from a policy over a finite list (docs/method.md,
+    "Continuous latent actions"). No action vector reaches it.
+    """
 
     algo = "rgrvae"
     Config = RGrVAEConfig
     config: RGrVAEConfig
+    learns_continuous = True
+
+    #: on a continuous torus, options that act on a finite list of latent actions, with the value that turns each
+    #: off (FlatLandContinuous-v0 suggests these to scripts/train_agent.py)
+    CONTINUOUS_OFF: ClassVar[dict[str, Any]] = {"group": "planes", "change_of_basis": False, "stop_error": 0.0,
+                                                "lr_decay_error": 0.0, "realign": False, "restart_after": 0,
+                                                "action_steps": 1, "path_consistency": 0.0}
+    #: ... and options with nothing to act on there (the policy's and the learned angles'): refused unless default
+    CONTINUOUS_UNUSED: ClassVar[tuple[str, ...]] = (
+        "structure", "tie_angles", "angle_init", "angle_lr", "policy_lr", "entropy_weight", "regret",
+        "policy_update", "latent_path", "policy_init", "discounted", "discount")
+
+    def _check_world(self) -> None:
+        if self.spec.is_discrete:
+            if self.config.turn_independence > 0:
+                raise ValueError(f"turn_independence reads the closed-form turns of a continuous torus; on "
+                                 f"{self.source.env_id!r} (a finite group) leave it at 0")
+            return
+        c, default, env = self.config, self.Config(), self.source.env_id
+        wrong = {k: getattr(c, k) for k, off in self.CONTINUOUS_OFF.items() if getattr(c, k) != off}
+        if wrong:
+            raise ValueError(f"on {env!r} (a continuous group, {self.spec.group_name}) RGrVAE infers each pair's "
+                             f"plane angles in closed form, so options that act on a finite list of latent actions "
+                             f"must be off: got {wrong}; set {({k: self.CONTINUOUS_OFF[k] for k in wrong})} "
+                             f"(scripts/train_agent.py applies what the world suggests)")
+        unused = {k: getattr(c, k) for k in self.CONTINUOUS_UNUSED if getattr(c, k) != getattr(default, k)}
+        if unused:
+            raise ValueError(f"on {env!r} RGrVAE has no policy network or learned angles, so these options have "
+                             f"nothing to act on: {unused}; leave them at their defaults")
+        if c.latent_size < 2 * self.spec.action_dim:
+            raise ValueError(f"on {env!r} each of the {self.spec.action_dim} factors needs a latent plane: "
+                             f"latent_size must be >= {2 * self.spec.action_dim}, got {c.latent_size}")
 
     @classmethod
     def _make_config(cls, config: AgentConfig | None, hparams: dict[str, Any]) -> AgentConfig:
@@ -138,23 +186,50 @@ class RGrVAE(LatentActionAgent):
         return super()._make_config(config, hparams)
 
     def _build(self) -> None:
-        self._build_rho(self.config.group)
-        self.policy = PairPolicy(self.obs_shape[-1], self.rho.num_actions, self.obs_shape[0],
-                                 orthogonal=self.config.policy_init == "orthogonal")
         #: (update, score before, score after, pairing) of every realignment of the code onto rho's planes
         self.realignments: list[dict[str, Any]] = getattr(self, "realignments", [])
         #: every restart: the update and the diagnostics that called for it
         self.restarts: list[dict[str, Any]] = getattr(self, "restarts", [])
         #: the update at which the current attempt began (0, or the last restart)
         self.attempt_start: int = getattr(self, "attempt_start", 0)
+        if self.continuous:
+            self.rho = ClosedFormPlaneActions()
+            return
+        self._build_rho(self.config.group)
+        self.policy = PairPolicy(self.obs_shape[-1], self.rho.num_actions, self.obs_shape[0],
+                                 orthogonal=self.config.policy_init == "orthogonal")
 
     def modules(self):
+        if self.continuous:
+            return nn.ModuleDict({"vae": self.vae, "rho": self.rho})
         return nn.ModuleDict({"vae": self.vae, "rho": self.rho, "policy": self.policy})
 
     def _param_groups(self):
+        if self.continuous:
+            return [{"params": self.vae.parameters(), "lr": self.config.lr}]
         return [*self._angle_param_groups(), {"params": self.policy.parameters(), "lr": self.config.policy_lr}]
 
+    def _closed_form_loss(self, batch: PairBatch):
+        """On a continuous torus: the VAE loss, plus gamma times ||rho^ z1 - mu2||^2 with rho^ each plane's best
+        turn of z1 onto mu2 (the highest latent reward, exact), plus the predicted-frame loss through it."""
+        c = self.config
+        fwd = self._pair_forward(batch)
+        z, angles = self.rho(fwd.z1, fwd.mu2)
+        pred = (z - fwd.mu2).pow(2).sum(-1).mean()
+        loss = fwd.vae_parts["loss"] + c.gamma * pred
+        extra: dict[str, torch.Tensor] = {}
+        loss = self._add_predicted_frames(loss, z, fwd.x2, extra, fwd.x1)
+        loss = self._add_code_penalties(loss, fwd.mu1, fwd.mu2, extra)
+        if c.turn_independence > 0:
+            extra["turn_independence"] = turn_independence_penalty(fwd.mu1, fwd.mu2, c.turn_harmonics)
+            loss = loss + c.turn_independence * extra["turn_independence"]
+            extra["turn_independence"] = extra["turn_independence"].detach()
+        return loss, {**extra, "recon": fwd.vae_parts["recon"].detach(), "kl": fwd.vae_parts["kl"].detach(),
+                      "pred": pred.detach(), "mean_abs_angle": angles.abs().mean()}
+
     def _loss(self, batch: PairBatch):
+        if self.continuous:
+            return self._closed_form_loss(batch)
         c = self.config
         fwd = self._pair_forward(batch)
         parts, x2, mu2 = fwd.vae_parts, fwd.x2, fwd.mu2
@@ -296,6 +371,7 @@ class RGrVAE(LatentActionAgent):
 
         Returns rho(a^_N) ... rho(a^_1) mu(obs), mu(next_obs) and the actions (N pairs, action_steps).
         """
+        self._refuse_on_continuous("policy_rollout")
         self.modules().eval()
         predicted, targets, actions = [], [], []
         for i in range(0, len(obs), batch_size):
@@ -320,8 +396,12 @@ class RGrVAE(LatentActionAgent):
     def self_predicted_latents(self, obs: np.ndarray, next_obs: np.ndarray):
         """rho(a^_N) ... rho(a^_1) mu(obs) with the policy's argmax actions, as in training; and mu(next_obs).
 
-        Label-free: the latent actions are the policy's own (the stopping rule's measurement).
+        Label-free: the latent actions are the policy's own (the stopping rule's measurement). On a continuous
+        torus: each plane of mu(obs) turned onto mu(next_obs)'s, in closed form.
         """
+        if self.continuous:
+            z1, z2 = (torch.as_tensor(self.encode(o), device=self.device) for o in (obs, next_obs))
+            return self.rho(z1, z2)[0].cpu().numpy(), z2.cpu().numpy()
         predicted, targets, _ = self.policy_rollout(obs, next_obs)
         return predicted, targets
 
@@ -331,12 +411,34 @@ class RGrVAE(LatentActionAgent):
 
     @torch.no_grad()
     def infer_actions(self, obs: np.ndarray, next_obs: np.ndarray, batch_size: int = 512) -> np.ndarray:
-        """The policy's argmax latent action for each pair, (N,) int64."""
+        """The policy's argmax latent action for each pair, (N,) int64; on a continuous torus, the closed-form
+        turn of each latent plane, (N, P) float32 in (-pi, pi]."""
+        if self.continuous:
+            if np.shape(obs) != np.shape(next_obs):
+                raise ValueError(f"obs and next_obs must have the same shape, got {np.shape(obs)} and "
+                                 f"{np.shape(next_obs)}")
+            z1, z2 = (torch.as_tensor(self.encode(o)) for o in (obs, next_obs))
+            return self.rho(z1, z2)[1].numpy().astype(np.float32)
         return self.action_probabilities(obs, next_obs, batch_size).argmax(-1).astype(np.int64)
+
+    def _refuse_on_continuous(self, what: str) -> None:
+        if self.continuous:
+            raise ValueError(f"{what} needs a finite list of latent actions; on {self.source.env_id!r} (a continuous "
+                             f"group) RGrVAE infers each plane's turn in closed form (infer_actions)")
+
+    @property
+    def num_latent_actions(self) -> int:
+        self._refuse_on_continuous("num_latent_actions")
+        return super().num_latent_actions
+
+    def action_representations(self) -> np.ndarray:
+        self._refuse_on_continuous("action_representations")
+        return super().action_representations()
 
     @torch.no_grad()
     def action_probabilities(self, obs: np.ndarray, next_obs: np.ndarray, batch_size: int = 512) -> np.ndarray:
         """pi(a | obs, next_obs) for each pair and latent action, (N, A) float64."""
+        self._refuse_on_continuous("action_probabilities")
         if np.shape(obs) != np.shape(next_obs):
             raise ValueError(f"obs and next_obs must have the same shape, got {np.shape(obs)} and {np.shape(next_obs)}")
         self.modules().eval()
@@ -348,7 +450,10 @@ class RGrVAE(LatentActionAgent):
         return torch.cat(out).double().numpy() if out else np.zeros((0, self.num_latent_actions))
 
     def _sample_actions(self, obs: np.ndarray, next_obs: np.ndarray) -> np.ndarray:
-        """One latent action per pair drawn from the policy (its own generator: training's stream is untouched)."""
+        """One latent action per pair drawn from the policy (its own generator: training's stream is untouched);
+        on a continuous torus the closed form has nothing to sample."""
+        if self.continuous:
+            return self.infer_actions(obs, next_obs)
         if not hasattr(self, "_predict_rng"):
             self._predict_rng = np.random.default_rng([self.config.seed, 1])
         probs = self.action_probabilities(obs, next_obs)

@@ -195,6 +195,121 @@ def supervised_turn_probe(activation: str, updates: int = 6000, check_every: int
             "checks": checks}
 
 
+#: the label-free pair objectives the pair-turn probe can put on one latent plane, and a labelled reference
+PAIR_OBJECTIVES = {
+    "equivariance": "||R(t_a) f(x) - f(x')||^2 / the plane's spread, plus the scale-free plane-moment penalty: "
+                    "ForwardVAE's latent loss on the orientation plane alone, blind to the code's scale",
+    "equivariance-absolute": "the same error not divided by the spread (the plane may shrink)",
+    "equivariance-large": "the relative error, with turn pairs turned by 1-5 action steps instead of 1",
+    "inverse": "labels (a reference): cross-entropy of turn+ / turn- / other classified from the two codes",
+}
+#: where the pair-turn probes are kept, one file per (objective, seed)
+PAIR_DIR = "pair-turn"
+
+
+def pair_objective(objective: str, z1: Any, z2: Any, turn: Any, head: Any = None) -> tuple[Any, Any]:
+    """One batch's loss under ``objective`` (:data:`PAIR_OBJECTIVES`) for planes z1, z2 (B, 2) of a pair's frames
+    and each pair's true rotation ``turn`` (B,); also the relative error ||R(turn) z1 - z2||^2 / spread
+    (detached). ``inverse`` needs the classifier ``head`` (4 -> 3)."""
+    import torch
+
+    from vae.plane_moments import plane_moment_penalty
+
+    z = torch.cat([z1, z2])
+    c, s = torch.cos(turn), torch.sin(turn)
+    predicted = torch.stack([c * z1[:, 0] - s * z1[:, 1], s * z1[:, 0] + c * z1[:, 1]], 1)
+    error = (predicted - z2).pow(2).sum(1).mean()
+    spread = (z - z.mean(0)).pow(2).sum(1).mean().clamp_min(1e-6)
+    if objective == "inverse":
+        label = torch.where(turn > 0, 0, torch.where(turn < 0, 1, 2))
+        loss = torch.nn.functional.cross_entropy(head(torch.cat([z1, z2], 1)), label)
+    elif objective == "equivariance-absolute":
+        loss = error + plane_moment_penalty(z)
+    else:
+        loss = error / spread + plane_moment_penalty(z)
+    return loss, (error / spread).detach()
+
+
+def pair_turn_probe(objective: str, seed: int, updates: int = 6000, check_every: int = 500,
+                    batch_size: int = 32, lr: float = 1e-3) -> dict[str, Any]:
+    """Can a pair objective find a heart's turn, when the supervised probe can?
+
+    The backbone's ReLU encoder maps a frame to one latent plane, trained on pairs that change one acted
+    factor by +-offset (the world's pairs, drawn from factors) with the true rotation of each pair given
+    (t = the faithful angle for a turn, 0 for any other factor): the most that ForwardVAE is told. The global
+    minimum of every objective here is a plane holding the turn; the question is whether gradient descent
+    from the encoder's start reaches it. The turn's linear R^2 from the plane is read on 1,000 fresh frames
+    at every check (labels: calibration only)."""
+    import torch
+
+    from flatland_env.worlds.sprites import NUM_ORIENTATIONS, NUM_POSITIONS, NUM_SCALES, render_sprites
+    from vae.nets import Encoder
+
+    if objective not in PAIR_OBJECTIVES:
+        raise ValueError(f"objective must be one of {sorted(PAIR_OBJECTIVES)}, got {objective!r}")
+    check_tuning_seeds([seed])
+    offset, sizes = 4, np.array([1, NUM_SCALES, NUM_ORIENTATIONS, NUM_POSITIONS, NUM_POSITIONS])
+    step_angle = 2 * np.pi * offset / NUM_ORIENTATIONS
+    rng = np.random.default_rng(seed)
+
+    def frames(f: np.ndarray) -> torch.Tensor:
+        return torch.as_tensor(render_sprites(f, 64, ("heart",)), dtype=torch.float32).permute(0, 3, 1, 2) / 255
+
+    def pairs(n: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        f = np.stack([np.zeros(n, int)] + [rng.integers(0, k, n) for k in sizes[1:]], 1)
+        factor, steps = rng.integers(1, 5, n), rng.choice([-1, 1], n)
+        if objective == "equivariance-large":
+            steps = steps * np.where(factor == 2, rng.integers(1, 6, n), 1)
+        g = f.copy()
+        rows = np.arange(n)
+        g[rows, factor] = (f[rows, factor] + offset * steps) % sizes[factor]
+        turn = np.where(factor == 2, steps * step_angle, 0.0)
+        return frames(f), frames(g), torch.as_tensor(turn, dtype=torch.float32)
+
+    torch.manual_seed(seed)
+    encoder = Encoder(1, 2, activation="relu")
+    head = torch.nn.Sequential(torch.nn.Linear(4, 64), torch.nn.ReLU(), torch.nn.Linear(64, 3))
+    params = list(encoder.parameters()) + (list(head.parameters()) if objective == "inverse" else [])
+    optimizer = torch.optim.Adam(params, lr)
+    test = np.stack([np.zeros(1000, int)] + [rng.integers(0, k, 1000) for k in sizes[1:]], 1)
+    test_x, test_turn = frames(test), 2 * np.pi * test[:, 2] / NUM_ORIENTATIONS
+    test_y = np.stack([np.cos(test_turn), np.sin(test_turn)], 1)
+    checks, started = [], time.perf_counter()
+    for update in range(1, updates + 1):
+        x1, x2, turn = pairs(batch_size)
+        z = encoder(torch.cat([x1, x2]))[0]
+        loss, relative = pair_objective(objective, z[:batch_size], z[batch_size:], turn, head)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        if update % check_every == 0:
+            with torch.no_grad():
+                plane = encoder(test_x)[0].numpy()
+            design = np.c_[plane, np.ones(len(plane))]
+            fit = design @ np.linalg.lstsq(design, test_y, rcond=None)[0]
+            r2 = 1 - float(((fit - test_y) ** 2).sum() / ((test_y - test_y.mean(0)) ** 2).sum())
+            checks.append({"update": update, "turn_r2": round(r2, 3), "loss": round(float(loss.detach()), 4),
+                           "relative_error": round(float(relative), 4),
+                           "seconds": round(time.perf_counter() - started, 1)})
+    return {"objective": objective, "about": PAIR_OBJECTIVES[objective], "seed": seed, "updates": updates,
+            "batch_size": batch_size, "lr": lr, "checks": checks}
+
+
+def pair_table(out: Path) -> str:
+    """One row per kept pair-turn probe: the turn's R^2 from the plane every 1,000 updates, the last loss."""
+    runs = [json.loads(p.read_text()) for p in sorted(Path(out).glob(f"{PAIR_DIR}/*.json"))]
+    if not runs:
+        return ""
+    lines = ["| objective | seed | updates | turn R^2 every 1,000 updates | best turn R^2 | relative error at the "
+             "end |", "|---|---|---|---|---|---|"]
+    for r in runs:
+        kept = [c for c in r["checks"] if c["update"] % 1000 == 0]
+        lines.append(f"| {r['objective']} | {r['seed']} | {r['updates']:,} | "
+                     + ", ".join(f"{c['turn_r2']:.3f}" for c in kept)
+                     + f" | {max(c['turn_r2'] for c in r['checks']):.3f} | {r['checks'][-1]['relative_error']:.3f} |")
+    return "\n".join(lines)
+
+
 def supervised_table(out: Path) -> str:
     """One row per kept supervised probe: the turn's R^2 at every check."""
     runs = [json.loads(p.read_text()) for p in sorted(Path(out).glob(f"{SUPERVISED_DIR}/*.json"))]
@@ -225,7 +340,7 @@ def summary_table(out: Path) -> str:
     """One row per kept run at its last check: angles against targets, R^2 per factor and the own plane's eta^2."""
     rows = []
     for path in sorted(Path(out).glob("*/s*.json")):
-        if path.parent.name == SUPERVISED_DIR:  # the supervised probes have their own table
+        if path.parent.name in (SUPERVISED_DIR, PAIR_DIR):  # the turn probes have their own tables
             continue
         run = json.loads(path.read_text())
         last = run["checks"][-1]
@@ -251,7 +366,7 @@ def write_summary(out: Path) -> str:
         "Written by `python scripts/study_sprites.py`; experiments/sprites_study.py says what each column is. "
         "R^2: the labelled probe's fit of the factor from the whole code (orientation: mean of its cosine and sine "
         "fits); eta^2: the share of the factor's own latent plane's variance that the factor explains.\n\n"
-        f"{table}\n" + _supervised_part(out))
+        f"{table}\n" + _supervised_part(out) + _pair_part(out))
     return table
 
 
@@ -263,3 +378,16 @@ def _supervised_part(out: Path) -> str:
             "Written by `python scripts/study_sprites.py --supervised selu relu`: the backbone's encoder trained to "
             "regress the cosine and sine of a heart's turn (batch 32, Adam 1e-3, fresh frames), R^2 on 1,000 "
             "held-out frames (one pooled R^2 over both), one seed each.\n\n" + table + "\n")
+
+
+def _pair_part(out: Path) -> str:
+    table = pair_table(out)
+    if not table:
+        return ""
+    about = "\n".join(f"- `{k}`: {v}" for k, v in PAIR_OBJECTIVES.items())
+    return ("\n## Can a pair objective find the turn? (one latent plane, the true rotations given)\n\n"
+            "Written by `python scripts/study_sprites.py --pair-probe <objectives> --seeds <seeds>`: the ReLU encoder "
+            "maps a heart frame to one latent plane and is trained on the world's pairs (batch 32, Adam 1e-3) with "
+            "each pair's true rotation given; the turn's linear R^2 from the plane on 1,000 fresh frames (labels "
+            "read the result only, except in `inverse`). The global minimum of each objective is a plane holding "
+            "the turn.\n\n" + about + "\n\n" + table + "\n")

@@ -1,6 +1,7 @@
 """Rerun the Sprites study on tuning seeds (experiments/sprites_study.py; docs/method.md, "Sprites").
 
     python scripts/study_sprites.py --candidates claim6 predicted known-group --seeds 1 2 --updates 3000 --jobs 2
+    python scripts/study_sprites.py --pair-probe equivariance inverse --seeds 0 1 --jobs 2
 
 Each (candidate, seed) trains ForwardVAE on hearts for --updates and, at every check, records the
 learned angles and a labelled probe of what each latent plane holds; runs already kept under
@@ -37,6 +38,11 @@ class Args:
     """encoder activations (selu, relu) to put through the supervised turn probe instead of training candidates"""
     supervised_updates: int = 6000
     """updates of each supervised turn probe"""
+    pair_probe: list[str] = field(default_factory=list)
+    """pair objectives (experiments.sprites_study.PAIR_OBJECTIVES) to put through the pair-turn probe, on --seeds,
+    instead of training candidates"""
+    pair_updates: int = 6000
+    """updates of each pair-turn probe"""
 
 
 def _one(candidate: str, seed: int, updates: int, check_every: int, threads: int, path: str) -> str:
@@ -65,6 +71,24 @@ def _supervised(activation: str, updates: int, threads: int, path: str) -> str:
     return f"supervised turn probe, {activation}: R^2 " + ", ".join(str(c["turn_r2"]) for c in record["checks"])
 
 
+def _pair(objective: str, seed: int, updates: int, threads: int, path: str) -> str:
+    import torch
+
+    from experiments.sprites_study import pair_turn_probe
+
+    torch.set_num_threads(threads)
+    record = pair_turn_probe(objective, seed, updates)
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(json.dumps(record, indent=1))
+    return f"pair-turn probe, {objective} seed {seed}: R^2 " + ", ".join(str(c["turn_r2"]) for c in record["checks"])
+
+
+def _run_all(jobs: int, calls: list[tuple]) -> None:
+    with ProcessPoolExecutor(max(1, jobs)) as pool:
+        for future in as_completed([pool.submit(*call) for call in calls]):
+            print(future.result(), flush=True)
+
+
 def main(args: Args) -> None:
     from experiments.learning_study import check_tuning_seeds
     from experiments.sprites_study import CANDIDATES, run_path, write_summary
@@ -78,11 +102,22 @@ def main(args: Args) -> None:
         from experiments.sprites_study import SUPERVISED_DIR
 
         paths = {a: args.out / SUPERVISED_DIR / f"{a}-{args.supervised_updates}.json" for a in args.supervised}
-        with ProcessPoolExecutor(max(1, args.jobs)) as pool:
-            futures = [pool.submit(_supervised, a, args.supervised_updates, args.threads, str(p))
-                       for a, p in paths.items() if not p.exists()]
-            for future in as_completed(futures):
-                print(future.result(), flush=True)
+        _run_all(args.jobs, [(_supervised, a, args.supervised_updates, args.threads, str(p))
+                             for a, p in paths.items() if not p.exists()])
+        print(write_summary(args.out))
+        return
+
+    if args.pair_probe:
+        from experiments.sprites_study import PAIR_DIR, PAIR_OBJECTIVES
+
+        bad = [o for o in args.pair_probe if o not in PAIR_OBJECTIVES]
+        if bad:
+            raise SystemExit(f"unknown pair objectives {bad}; choose from {sorted(PAIR_OBJECTIVES)}")
+        check_tuning_seeds(args.seeds)
+        paths = {(o, s): args.out / PAIR_DIR / f"{o}-{args.pair_updates}_s{s}.json"
+                 for o in args.pair_probe for s in args.seeds}
+        _run_all(args.jobs, [(_pair, o, s, args.pair_updates, args.threads, str(p))
+                             for (o, s), p in paths.items() if not p.exists()])
         print(write_summary(args.out))
         return
 
@@ -92,10 +127,7 @@ def main(args: Args) -> None:
     check_tuning_seeds(args.seeds)
     todo = [(c, s, run_path(args.out, c, s, args.updates)) for c in args.candidates for s in args.seeds]
     todo = [t for t in todo if not t[2].exists()]
-    with ProcessPoolExecutor(max(1, args.jobs)) as pool:
-        futures = [pool.submit(_one, c, s, args.updates, args.check_every, args.threads, str(p)) for c, s, p in todo]
-        for future in as_completed(futures):
-            print(future.result(), flush=True)
+    _run_all(args.jobs, [(_one, c, s, args.updates, args.check_every, args.threads, str(p)) for c, s, p in todo])
     print(write_summary(args.out))
 
 

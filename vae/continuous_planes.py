@@ -15,7 +15,8 @@ integer is +-1 (with |k| > 1 the plane is a k-fold cover). The discrete plane ro
 
 :func:`plane_rotation_angles` is the closed form of the other direction: the angle that best
 turns each plane of one code onto another's, which is what an agent that infers continuous
-latent actions needs (docs/method.md, "Continuous latent actions").
+latent actions needs (docs/method.md, "Continuous latent actions");
+:class:`ClosedFormPlaneActions` is that inference as RGrVAE's latent action on such a world.
 """
 
 from __future__ import annotations
@@ -161,3 +162,32 @@ def _block_diagonal(blocks: torch.Tensor) -> torch.Tensor:
     for i in range(p):
         out[:, 2 * i : 2 * i + 2, 2 * i : 2 * i + 2] = blocks[:, i]
     return out
+
+
+class ClosedFormPlaneActions(nn.Module):
+    """The latent action that best explains a pair on a continuous torus, in closed form (no parameters).
+
+    RGrVAE's latent action is the one with the highest latent reward -||rho z1 - mu2||^2. On a continuous
+    torus a latent action is a turn of each plane by any angle, and the best one is exact: each plane of z1
+    turned by :func:`plane_rotation_angles` onto mu2's. So the estimator needs no policy network or sampled
+    gradient; the angles are taken as given (detached), as a policy's chosen action is.
+    """
+
+    #: no angles to train: the latent actions are inferred per pair
+    angle_parameter = None
+    change_of_basis = None
+
+    def forward(self, z1: torch.Tensor, z2: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(each plane of z1 turned onto z2's, the angles (B, P))."""
+        angles = plane_rotation_angles(z1.detach(), z2.detach())
+        return rotate_planes(z1, angles.to(z1.dtype)), angles
+
+    def penalty(self) -> torch.Tensor:
+        return torch.zeros(())
+
+    def angle_table(self) -> list[dict]:
+        """No learned angles: every pair gets its own (``infer_actions``)."""
+        return []
+
+    def effective_angles(self) -> torch.Tensor:
+        return torch.zeros(0)

@@ -40,9 +40,9 @@ def has_latent_actions(agent: Any) -> bool:
 
 
 def has_continuous_actions(agent: Any) -> bool:
-    """Agents whose rho takes action vectors of a continuous world (ForwardVAE on FlatLandContinuous-v0)."""
-    return (callable(getattr(agent, "predict_latents", None))
-            and not getattr(getattr(agent, "spec", None), "is_discrete", True))
+    """Latent-action agents on a continuous world: ForwardVAE (rho takes action vectors) and RGrVAE (it infers
+    each pair's plane turns) on FlatLandContinuous-v0; the beta-VAE has no latent actions."""
+    return getattr(agent, "continuous", False) is True
 
 
 # -- checkpoints and signals ---------------------------------------------------------------------

@@ -17,10 +17,17 @@ Description:
     of motion, except across the wrap seam.
 
 Action Space:
-    ``Box(-1, 1, (2,), float32)``: (dx, dy) in units of half a turn of the torus (16.5 px),
-    so the box holds every group element and Gymnasium's and Stable-Baselines3's checkers
-    accept it. FlatLand's step of 5 px is 10/33 = 0.303; 1 px is 2/33. An action outside
-    the box, NaN, or of another shape is refused with a ValueError.
+    ``Box(-max_move, max_move, (2,), float32)``: (dx, dy) in units of half a turn of the
+    torus (16.5 px). With the default ``max_move=1`` the box holds every group element and
+    Gymnasium's and Stable-Baselines3's checkers accept it. FlatLand's step of 5 px is
+    10/33 = 0.303; 1 px is 2/33. An action outside the box, NaN, or of another shape is
+    refused with a ValueError.
+
+    ``max_move`` < 1 is for learning from a random policy: a uniform move over the whole
+    box takes the disc to a uniformly random place, independent of where it was, so the
+    two frames of a pair say nothing about each other and a pair is worth two unrelated
+    frames to a learner that is not told the action (docs/method.md, "Continuous latent
+    actions"). With smaller moves a pair shows how the frame changes near its start.
 
 Observation Space:
     ``Box(0, 255, (64, 64, 1), uint8)``, or ``(64, 64, 3)`` with ``obs_mode="rgb"``.
@@ -41,10 +48,11 @@ Ground truth:
     ``TorusSpec``. ``gym.make_vec`` builds :class:`FlatLandContinuousVectorEnv`, so the
     transition collector and the pair sources serve its pairs (the action vectors as
     labels, float32 (B, k, 2)). ForwardVAE learns it with plane angles linear in the action
-    vector and the beta-VAE learns its frames; RGrVAE, and the metrics that sample discrete
-    states and actions, refuse it naming its group, and the metric suite scores it by each
-    factor's angle R^2 instead (docs/metrics.md, "Continuous actions"). It is here for
-    continuous control and for models of continuous symmetries.
+    vector, RGrVAE infers each pair's plane turns in closed form, and the beta-VAE learns its
+    frames; the metrics that sample discrete states and actions refuse it naming its group,
+    and the metric suite scores it by each factor's angle R^2 instead (docs/metrics.md,
+    "Continuous actions"). It is here for continuous control and for models of continuous
+    symmetries.
 """
 
 from __future__ import annotations
@@ -57,6 +65,7 @@ from gymnasium import spaces
 from flatland_env.base import SymmetryWorld
 from flatland_env.registration import register_world
 from flatland_env.torus import TorusSpec
+from flatland_env.validation import check_number
 from flatland_env.vector import SymmetryVectorEnv
 from flatland_env.worlds.flatland import lattice_origin, validate_disc_geometry
 
@@ -93,8 +102,10 @@ class FlatLandContinuousEnv(SymmetryWorld):
     """FlatLand with real positions and displacement actions; see the module docstring."""
 
     #: ForwardVAE's grid refit of W (its rows can stop in local minima of the periodic loss; docs/method.md,
-    #: "Continuous latent actions"; the README's continuous table has the held-out runs with and without it)
-    agent_settings: ClassVar[dict[str, Any]] = {"refit_every": 250}
+    #: "Continuous latent actions"; the README's continuous table has the held-out runs with and without it), and
+    #: RGrVAE's options that act on a finite list of latent actions turned off (it infers each pair's turns)
+    agent_settings: ClassVar[dict[str, Any]] = {"refit_every": 250, "stop_error": 0.0, "realign": False,
+                                                "restart_after": 0}
 
     #: hand-play moves in px: arrows move 1 px, digits 1..4 a quarter pixel
     HAND_STEPS = ((1.0, ("left", "right", "up", "down")), (0.25, ("left 1/4", "right 1/4", "up 1/4", "down 1/4")))
@@ -106,8 +117,10 @@ class FlatLandContinuousEnv(SymmetryWorld):
         frame_size: int = 64,
         obs_mode: str = "grey",
         render_mode: str | None = None,
+        max_move: float = 1.0,
     ) -> None:
         validate_disc_geometry(grid_size, radius, frame_size)
+        self.max_move = check_number("max_move", max_move, 0.0, 1.0, low_open=True)
         self.grid_size, self.radius = int(grid_size), int(radius)
         self.symmetry = flatland_continuous_spec(self.grid_size)
         self.origin = float(lattice_origin(self.grid_size, frame_size))
@@ -119,19 +132,22 @@ class FlatLandContinuousEnv(SymmetryWorld):
         return frames.reshape(*factors.shape[:-1], *frames.shape[1:])
 
     def _make_action_space(self) -> spaces.Box:
-        return spaces.Box(-1.0, 1.0, (2,), np.float32)
+        return spaces.Box(-self.max_move, self.max_move, (2,), np.float32)
 
     def _check_action(self, action: Any) -> np.ndarray:
-        """A finite (dx, dy) in [-1, 1] half turns as float64, else a ValueError saying what is allowed."""
-        allowed = "a (dx, dy) displacement: 2 finite numbers in [-1, 1], in half turns of the torus (16.5 px)"
+        """A finite (dx, dy) in [-max_move, max_move] half turns as float64, else a ValueError saying what is
+        allowed."""
+        m = self.max_move
+        allowed = f"a (dx, dy) displacement: 2 finite numbers in [-{m:g}, {m:g}], in half turns of the torus (16.5 px)"
         arr = np.asarray(action) if isinstance(action, (np.ndarray, list, tuple)) else None
         if arr is None or arr.shape != (2,) or arr.dtype.kind not in "iuf":
             raise ValueError(f"action must be {allowed}; got {action!r} of type {type(action).__name__}")
         arr = arr.astype(np.float64)
         if not np.all(np.isfinite(arr)):
             raise ValueError(f"action must be {allowed}; got non-finite {arr.tolist()}")
-        if np.any(np.abs(arr) > 1.0):
-            raise ValueError(f"action must be {allowed} (that box already holds every move); got {arr.tolist()}")
+        if np.any(np.abs(arr) > np.float32(m)):
+            held = " (that box already holds every move)" if m == 1.0 else f" (max_move={m:g})"
+            raise ValueError(f"action must be {allowed}{held}; got {arr.tolist()}")
         return arr
 
     def action_name(self, action: np.ndarray) -> str:
@@ -144,7 +160,8 @@ class FlatLandContinuousEnv(SymmetryWorld):
         out = []
         for px, names in self.HAND_STEPS:
             for name, (dx, dy) in zip(names, ((-px, 0.0), (px, 0.0), (0.0, -px), (0.0, px))):
-                out.append((name, np.array([dx / scale[0], dy / scale[1]], np.float32)))
+                move = np.clip([dx / scale[0], dy / scale[1]], -self.max_move, self.max_move)
+                out.append((name, move.astype(np.float32)))
         return out
 
 

@@ -202,6 +202,24 @@ def test_a_sprites_factor_row_shows_the_target_angle_of_its_realised_order():
     assert sprites_factor_rows(metrics) == [["scale", 0.95, "2.090 2.100", "2.094", "3 -", "0.020 ± 0.010"]]
 
 
+def test_a_continuous_run_without_rho_is_scored_by_the_equivariance_its_planes_imply():
+    from experiments.claims import continuous_table
+
+    def record(passed: bool, **metric: float) -> dict:
+        factors = [{"r2": 0.99, "winding": 1}, {"r2": 0.98, "winding": -1}]
+        return {"metrics": {"num_steps": 3000, "acceptance": {"passed": {"all": passed}},
+                            "metrics": {"continuous_actions": {"per_factor": factors, **metric}}}}
+
+    text = continuous_table({"rgrvae_s100": record(True, implied_relative_equivariance_error=0.02),
+                             "rgrvae-plain_s100": record(False, implied_relative_equivariance_error=0.9),
+                             "forward_s100": record(True, relative_equivariance_error=0.03,
+                                                    implied_relative_equivariance_error=0.5)})
+    assert "**RGrVAE with angle uniformity and turn independence**: 1 of 1 held-out seeds" in text
+    assert "**RGrVAE without them (the control)**: 0 of 1 held-out seeds" in text
+    assert "| rgrvae | 100 | 3,000 | 0.990 / 0.980 | 1 / -1 | 0.020 | yes |" in text
+    assert "| forward | 100 | 3,000 | 0.990 / 0.980 | 1 / -1 | 0.030 | yes |" in text  # rho's own, where it has one
+
+
 def test_claims_refuse_tuning_seeds_before_training(tmp_path, capsys, load_script):
     from experiments.reproduce import check_report_seeds
 

@@ -64,3 +64,45 @@ def test_supervised_turn_probe_records_r2_at_every_check_and_the_summary_shows_i
     write_summary(tmp_path)
     text = (tmp_path / "summary.md").read_text()
     assert "| relu | 0 | 4 | " in text and "| selu | 0 | 4 | " in text and "R^2 at each check (2, 4)" in text
+
+
+def test_the_pair_objectives_are_least_for_a_plane_holding_the_turn_and_not_for_an_invariant():
+    """The pair-turn probe asks whether gradient descent finds the turn; for that to mean anything, a plane holding
+    the turn must score the objective's least value, and one holding a feature no action changes must not."""
+    import torch
+
+    from experiments.sprites_study import pair_objective
+
+    rng = np.random.default_rng(0)
+    n = 4000
+    orientation, factor = rng.integers(0, 40, n), rng.integers(1, 5, n)
+    step = rng.choice([-1, 1], n) * 4
+    after = np.where(factor == 2, (orientation + step) % 40, orientation)
+    turn = torch.as_tensor(np.where(factor == 2, 2 * np.pi * step / 40, 0.0), dtype=torch.float32)
+    circle = lambda v, n: torch.as_tensor(np.stack([np.cos(2 * np.pi * v / n), np.sin(2 * np.pi * v / n)], 1),  # noqa: E731
+                                          dtype=torch.float32)
+    held, _ = pair_objective("equivariance", circle(orientation, 40), circle(after, 40), turn)
+    invariant = circle(rng.integers(0, 4, n), 4)  # x mod 4, say: no action of offset 4 changes it
+    missed, relative = pair_objective("equivariance", invariant, invariant, turn)
+    assert float(held) < 0.01 < float(relative) and float(missed) > 0.05
+
+
+def test_pair_turn_probe_records_every_check_refuses_held_out_seeds_and_the_summary_shows_it(tmp_path):
+    import json
+
+    from experiments.sprites_study import PAIR_DIR, pair_turn_probe, write_summary
+
+    record = pair_turn_probe("equivariance", 0, updates=4, check_every=2, batch_size=4)
+    assert [c["update"] for c in record["checks"]] == [2, 4] and record["objective"] == "equivariance"
+    assert all(c["turn_r2"] <= 1.0 and np.isfinite(c["loss"]) for c in record["checks"])
+    with pytest.raises(ValueError, match="kept for reporting"):
+        pair_turn_probe("equivariance", 100, updates=2)
+    with pytest.raises(ValueError, match="objective must be one of"):
+        pair_turn_probe("contrastive", 0, updates=2)
+    (tmp_path / PAIR_DIR).mkdir()
+    for c in record["checks"]:
+        c["update"] *= 500  # as if every 1,000 updates
+    (tmp_path / PAIR_DIR / "equivariance-4_s0.json").write_text(json.dumps(record))
+    write_summary(tmp_path)
+    text = (tmp_path / "summary.md").read_text()
+    assert "| equivariance | 0 | 4 | " in text and "Can a pair objective find the turn?" in text

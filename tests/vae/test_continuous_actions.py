@@ -112,3 +112,28 @@ def test_a_two_fold_cover_fits_but_is_not_faithful():
     model = SimpleNamespace(encode=lambda frames: circle_code(frames, winding=(2, 1)))
     out = continuous_action_metrics(model, StateFrames(), np.random.default_rng(6), 400)
     assert out["min_r2"] == pytest.approx(1.0) and out["per_factor"][0]["winding"] == 2 and not out["faithful"]
+
+
+def test_the_representation_the_matched_planes_imply_fits_a_linear_code_exactly_whatever_its_planes_and_signs():
+    """A model with no rho of action vectors (RGrVAE, the beta-VAE) is scored by the turns its matched planes imply:
+    zero for a linear code, planes swapped and a factor wound backwards included."""
+    code = lambda frames: circle_code(frames, winding=(-1, 1), planes=(1, 0))  # noqa: E731
+    out = continuous_action_metrics(SimpleNamespace(encode=code), StateFrames(), np.random.default_rng(4), 400)
+    assert out["implied_relative_equivariance_error"] == pytest.approx(0.0, abs=1e-12)
+    assert "relative_equivariance_error" not in out
+
+
+def test_the_implied_representation_misses_a_radius_that_changes_or_a_plane_that_moves_unmatched():
+    def radius_runs_with_y(frames):  # x's plane turns rightly, but its radius changes when y moves
+        f = np.asarray(frames).reshape(-1, 2)
+        z = circle_code(f)
+        z[:, :2] *= (1.5 + np.cos(2 * np.pi * f[:, 1:] / 33.0))
+        return z
+
+    def spare_plane_holds_x(frames):  # a third plane that also moves with x: the implied rho leaves it be
+        f = np.asarray(frames).reshape(-1, 2)
+        return np.concatenate([circle_code(f), circle_code(f)[:, :2]], 1)
+
+    for encode in (radius_runs_with_y, spare_plane_holds_x):
+        out = continuous_action_metrics(SimpleNamespace(encode=encode), StateFrames(), np.random.default_rng(5), 400)
+        assert out["min_r2"] > 0.99 and out["implied_relative_equivariance_error"] > 0.1

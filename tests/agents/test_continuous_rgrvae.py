@@ -1,0 +1,103 @@
+"""RGrVAE on a continuous torus (FlatLandContinuous-v0): each pair's latent action is the closed-form best turn of
+every plane; it trains without labels, round-trips, evaluates by the turns its matched planes imply, and refuses
+what needs a finite list of latent actions by name."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from agent_helpers import TINY, tiny_agent
+
+from agents import BaseAgent, ForwardVAE, RGrVAE
+from agents.rgrvae import RGrVAEConfig
+from agents.training.cli import apply_world_settings
+from agents.training.evaluation import evaluate_agent
+from flatland_env.pairs import PairSourceConfig, split_labels
+from vae.continuous_planes import ClosedFormPlaneActions, plane_rotation_angles, rotate_planes
+
+CONTINUOUS = {"env_id": "FlatLandContinuous-v0"}
+#: what the world suggests to RGrVAE (scripts/train_agent.py applies it)
+SUGGESTED = {"stop_error": 0.0, "realign": False, "restart_after": 0}
+
+
+@pytest.fixture(scope="module")
+def agent():
+    return tiny_agent("rgrvae", data=CONTINUOUS, **SUGGESTED)
+
+
+def test_it_trains_without_labels_and_round_trips(agent, tmp_path):
+    assert isinstance(agent.rho, ClosedFormPlaneActions) and not agent.uses_labels and agent.continuous
+    assert len(agent.optimizer.param_groups) == 1  # the VAE only: no policy network, no learned angles
+    start = [p.detach().clone() for p in agent.vae.parameters()]
+    batch, _ = split_labels(agent.source.next_batch(agent.config.batch_size))
+    stats = agent.train_step(batch)
+    assert np.isfinite(stats["loss"]) and np.isfinite(stats["pred"])
+    assert any(not torch.equal(p.detach(), s) for p, s in zip(agent.vae.parameters(), start))
+    angles = agent.infer_actions(batch.obs, batch.next_obs)
+    assert angles.shape == (16, 2) and angles.dtype == np.float32
+    expected = plane_rotation_angles(*(torch.as_tensor(agent.encode(o)) for o in (batch.obs, batch.next_obs)))
+    np.testing.assert_allclose(angles, expected.numpy(), atol=1e-6)
+    np.testing.assert_array_equal(agent.predict((batch.obs, batch.next_obs))[0], angles)
+    path = tmp_path / "ckpt.pt"
+    agent.save(path)
+    loaded = BaseAgent.load(path)
+    assert isinstance(loaded, RGrVAE) and isinstance(loaded.rho, ClosedFormPlaneActions)
+    np.testing.assert_array_equal(loaded.infer_actions(batch.obs, batch.next_obs), angles)
+    loaded.learn(2, progress_bar=False)  # and resumes
+    assert loaded.num_steps == agent.num_steps + 2
+
+
+def test_its_latent_action_is_the_best_turn_of_each_plane():
+    """The closed form is the latent action of highest reward: no other turn of any plane predicts mu2 better."""
+    gen = torch.Generator().manual_seed(0)
+    z1, z2 = torch.randn(64, 6, generator=gen), torch.randn(64, 6, generator=gen)
+    predicted, angles = ClosedFormPlaneActions()(z1, z2)
+    best = (predicted - z2).pow(2).reshape(64, 3, 2).sum(-1)  # per pair and plane
+    for delta in np.linspace(-np.pi, np.pi, 25):
+        other = (rotate_planes(z1, angles + float(delta)) - z2).pow(2).reshape(64, 3, 2).sum(-1)
+        assert bool((other >= best - 1e-5).all())
+    # exact codes of a turn come back as that turn
+    turn = torch.rand(64, 3, generator=gen) * 6 - 3
+    np.testing.assert_allclose(ClosedFormPlaneActions()(z1, rotate_planes(z1, turn))[1].numpy(),
+                               np.angle(np.exp(1j * turn.numpy())), atol=1e-5)
+
+
+def test_evaluation_scores_the_representation_its_matched_planes_imply(agent, tmp_path):
+    record = evaluate_agent(agent, tmp_path, num_samples=100, progress=False)
+    acc, m = record["acceptance"], record["metrics"]["continuous_actions"]
+    assert "relative_equivariance_error" not in m  # no rho of action vectors
+    assert acc["relative_equivariance_error"] == m["implied_relative_equivariance_error"]
+    assert acc["equivariance_of"] == "the representation the matched planes imply"
+    assert record["latent_actions"] == [] and record["verdict"]["learned"] == acc["passed"]["all"]
+
+
+def test_the_world_suggests_what_turns_the_finite_list_options_off():
+    config, applied = apply_world_settings(RGrVAEConfig(), "FlatLandContinuous-v0", set())
+    assert applied == SUGGESTED
+    config, applied = apply_world_settings(RGrVAEConfig(), "FlatLandContinuous-v0", {"realign"})
+    assert "realign" not in applied and config.realign  # a flag the user passes wins, and is then refused
+
+
+def test_what_needs_a_finite_list_of_latent_actions_is_refused_by_name(agent):
+    with pytest.raises(ValueError, match=r"must be off.*'stop_error': 0.015.*set \{'stop_error': 0.0"):
+        tiny_agent("rgrvae", data=CONTINUOUS)
+    with pytest.raises(ValueError, match="group"):
+        tiny_agent("rgrvae", data=CONTINUOUS, **SUGGESTED, group="so3")
+    with pytest.raises(ValueError, match="nothing to act on.*tie_angles"):
+        tiny_agent("rgrvae", data=CONTINUOUS, **SUGGESTED, tie_angles=False)
+    with pytest.raises(ValueError, match="latent_size must be >= 4"):
+        tiny_agent("rgrvae", data=CONTINUOUS, **SUGGESTED, latent_size=2)
+    frames = np.zeros((1, 64, 64, 1), np.uint8)
+    for call in (lambda: agent.num_latent_actions, agent.action_representations,
+                 lambda: agent.action_probabilities(frames, frames), lambda: agent.policy_rollout(frames, frames)):
+        with pytest.raises(ValueError, match="finite list of latent actions"):
+            call()
+
+
+def test_an_agent_that_learns_only_discrete_actions_refuses_the_world_naming_those_that_do():
+    class DiscreteOnly(ForwardVAE):
+        learns_continuous = False
+
+    with pytest.raises(ValueError, match="learns discrete actions.*use forward, rgrvae, vae"):
+        DiscreteOnly(PairSourceConfig(**CONTINUOUS, num_envs=2), **TINY)
