@@ -198,7 +198,11 @@ class BaseAgent:
         self.spec = self.source.spec
         self.world = self.source.world
         self.obs_shape: tuple[int, ...] = tuple(self.source.observation_space.shape)
-        self._check_world()
+        try:
+            self._check_world()
+        except ValueError:
+            self.source.close()
+            raise
         self._init_learner(self.config.seed)
 
     def _init_learner(self, init_seed: int) -> None:

@@ -166,7 +166,9 @@ class LatentActionAgent(BaseAgent):
 
     Config = LatentActionConfig
     config: LatentActionConfig
-    rho: GroupRepresentation | SO3Representation
+    #: plane rotations or SO(3) on finite groups; on a continuous torus ForwardVAE's LinearPlaneRepresentation or
+    #: RGrVAE's ClosedFormPlaneActions (vae/continuous_planes.py)
+    rho: Any
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

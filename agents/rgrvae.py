@@ -119,6 +119,9 @@ class RGrVAEConfig(LatentActionConfig):
         check_nonnegative_int("max_restarts", self.max_restarts)
         check_number("turn_independence", self.turn_independence)
         check_positive_int("turn_harmonics", self.turn_harmonics)
+        if self.turn_harmonics != 2 and self.turn_independence <= 0:
+            raise ValueError(f"turn_harmonics={self.turn_harmonics} sets the turn-independence penalty, which is off "
+                             f"(turn_independence=0); turn it on with turn_independence > 0")
         check_choice("policy_update", self.policy_update, ("reinforce", "expected"))
         check_choice("policy_init", self.policy_init, ("default", "orthogonal"))
         check_choice("latent_path", self.latent_path, ("sampled", "argmax", "best"))
@@ -417,7 +420,7 @@ class RGrVAE(LatentActionAgent):
             if np.shape(obs) != np.shape(next_obs):
                 raise ValueError(f"obs and next_obs must have the same shape, got {np.shape(obs)} and "
                                  f"{np.shape(next_obs)}")
-            z1, z2 = (torch.as_tensor(self.encode(o)) for o in (obs, next_obs))
+            z1, z2 = (torch.as_tensor(self.encode(o, batch_size)) for o in (obs, next_obs))
             return self.rho(z1, z2)[1].numpy().astype(np.float32)
         return self.action_probabilities(obs, next_obs, batch_size).argmax(-1).astype(np.int64)
 

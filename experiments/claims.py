@@ -658,7 +658,8 @@ EXPERIMENTS: dict[str, Experiment] = {
                          claim5_figure),
     "claim6": Experiment("claim6", "RGrVAE learns Sprites' four symmetries from pixels.", CLAIM_SEEDS, claim6_plans,
                          claim6_table, claim6_figure),
-    "continuous": Experiment("continuous", "ForwardVAE learns the continuous torus SO(2) x SO(2) from action vectors.",
+    "continuous": Experiment("continuous", "ForwardVAE learns the continuous torus SO(2) x SO(2) from action vectors; "
+                                           "RGrVAE is asked to without them.",
                              CONTINUOUS_SEEDS, continuous_plans, continuous_table, continuous_figure),
     "cube": Experiment("cube", "ForwardVAE learns the cube's non-commutative rotations with a 3-D rotation block.",
                        CUBE_SEEDS, cube_plans, cube_table, cube_figure),

@@ -247,6 +247,9 @@ def pair_turn_probe(objective: str, seed: int, updates: int = 6000, check_every:
 
     if objective not in PAIR_OBJECTIVES:
         raise ValueError(f"objective must be one of {sorted(PAIR_OBJECTIVES)}, got {objective!r}")
+    if not (isinstance(check_every, int) and isinstance(updates, int) and 1 <= check_every <= updates):
+        raise ValueError(f"updates and check_every must be ints with 1 <= check_every <= updates, got {updates!r} "
+                         f"and {check_every!r}")
     check_tuning_seeds([seed])
     offset, sizes = 4, np.array([1, NUM_SCALES, NUM_ORIENTATIONS, NUM_POSITIONS, NUM_POSITIONS])
     step_angle = 2 * np.pi * offset / NUM_ORIENTATIONS
@@ -298,6 +301,7 @@ def pair_turn_probe(objective: str, seed: int, updates: int = 6000, check_every:
 def pair_table(out: Path) -> str:
     """One row per kept pair-turn probe: the turn's R^2 from the plane every 1,000 updates, the last loss."""
     runs = [json.loads(p.read_text()) for p in sorted(Path(out).glob(f"{PAIR_DIR}/*.json"))]
+    runs = [r for r in runs if r["checks"]]  # a probe shorter than its check interval measured nothing
     if not runs:
         return ""
     lines = ["| objective | seed | updates | turn R^2 every 1,000 updates | best turn R^2 | relative error at the "

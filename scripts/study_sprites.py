@@ -27,7 +27,7 @@ class Args:
     updates: int = 3000
     """updates per run (96,000 pairs at batch 32)"""
     check_every: int = 1000
-    """updates between two checks"""
+    """updates between two checks (of a candidate's run, or of a pair-turn probe)"""
     jobs: int = 1
     """runs at once, each on --threads torch threads"""
     threads: int = 1
@@ -71,13 +71,13 @@ def _supervised(activation: str, updates: int, threads: int, path: str) -> str:
     return f"supervised turn probe, {activation}: R^2 " + ", ".join(str(c["turn_r2"]) for c in record["checks"])
 
 
-def _pair(objective: str, seed: int, updates: int, threads: int, path: str) -> str:
+def _pair(objective: str, seed: int, updates: int, check_every: int, threads: int, path: str) -> str:
     import torch
 
     from experiments.sprites_study import pair_turn_probe
 
     torch.set_num_threads(threads)
-    record = pair_turn_probe(objective, seed, updates)
+    record = pair_turn_probe(objective, seed, updates, check_every)
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     Path(path).write_text(json.dumps(record, indent=1))
     return f"pair-turn probe, {objective} seed {seed}: R^2 " + ", ".join(str(c["turn_r2"]) for c in record["checks"])
@@ -92,6 +92,12 @@ def _run_all(jobs: int, calls: list[tuple]) -> None:
 def main(args: Args) -> None:
     from experiments.learning_study import check_tuning_seeds
     from experiments.sprites_study import CANDIDATES, run_path, write_summary
+
+    if args.supervised and args.pair_probe:
+        raise SystemExit("--supervised and --pair-probe are two studies: give one of them")
+    if args.check_every < 1 or args.pair_updates < args.check_every:
+        raise SystemExit(f"--check-every must be >= 1 and --pair-updates >= it, got {args.check_every} and "
+                         f"{args.pair_updates}")
 
     if args.supervised:
         from vae.nets import ACTIVATIONS
@@ -116,7 +122,7 @@ def main(args: Args) -> None:
         check_tuning_seeds(args.seeds)
         paths = {(o, s): args.out / PAIR_DIR / f"{o}-{args.pair_updates}_s{s}.json"
                  for o in args.pair_probe for s in args.seeds}
-        _run_all(args.jobs, [(_pair, o, s, args.pair_updates, args.threads, str(p))
+        _run_all(args.jobs, [(_pair, o, s, args.pair_updates, args.check_every, args.threads, str(p))
                              for (o, s), p in paths.items() if not p.exists()])
         print(write_summary(args.out))
         return

@@ -230,7 +230,8 @@ def continuous_verdict(accepted: dict) -> dict:
     failed = [name for name, ok in accepted["passed"].items() if name != "all" and not ok]
     learned = not failed
     problems = [] if learned else ["criteria not met: " + ", ".join(failed)]
-    basis = "angle R^2 and equivariance with the true action vectors"
+    basis = "angle R^2 and the equivariance of " + accepted.get("equivariance_of",
+                                                                "the model's rho with the true action vectors")
     summary = (f"learned the world's actions ({basis})" if learned else
                f"did not learn the world's actions ({basis}): " + "; ".join(problems))
     return {"learned": learned, "problems": problems, "advice": [], "summary": summary}

@@ -4,6 +4,8 @@ what needs a finite list of latent actions by name."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -77,6 +79,8 @@ def test_the_world_suggests_what_turns_the_finite_list_options_off():
     assert applied == SUGGESTED
     config, applied = apply_world_settings(RGrVAEConfig(), "FlatLandContinuous-v0", {"realign"})
     assert "realign" not in applied and config.realign  # a flag the user passes wins, and is then refused
+    with pytest.raises(ValueError, match=r"must be off.*'realign': True"):
+        RGrVAE(PairSourceConfig(**CONTINUOUS, num_envs=2), config=dataclasses.replace(config, **TINY))
 
 
 def test_what_needs_a_finite_list_of_latent_actions_is_refused_by_name(agent):
@@ -101,3 +105,38 @@ def test_an_agent_that_learns_only_discrete_actions_refuses_the_world_naming_tho
 
     with pytest.raises(ValueError, match="learns discrete actions.*use forward, rgrvae, vae"):
         DiscreteOnly(PairSourceConfig(**CONTINUOUS, num_envs=2), **TINY)
+
+
+def test_the_turn_independence_penalty_is_added_at_its_weight_and_only_where_it_applies():
+    from vae.turn_independence import turn_independence_penalty
+
+    agent = tiny_agent("rgrvae", data=CONTINUOUS, **SUGGESTED, turn_independence=5.0, turn_harmonics=3)
+    batch, _ = split_labels(agent.source.next_batch(16))
+    torch.manual_seed(0)
+    agent.generator.manual_seed(0)
+    loss, stats = agent._loss(batch)
+    agent.config.turn_independence = 0.0
+    agent.generator.manual_seed(0)
+    plain, plain_stats = agent._loss(batch)
+    mu1, mu2 = (torch.as_tensor(agent.encode(o)) for o in (batch.obs, batch.next_obs))
+    expected = turn_independence_penalty(mu1, mu2, 3)
+    assert "turn_independence" not in plain_stats
+    assert float(stats["turn_independence"]) == pytest.approx(float(expected), rel=0.02)  # bf16 codes on some CPUs
+    assert float(loss - plain) == pytest.approx(5.0 * float(stats["turn_independence"]), rel=1e-3, abs=1e-3)
+    with pytest.raises(ValueError, match="turn_independence reads the closed-form turns"):
+        tiny_agent("rgrvae", turn_independence=1.0)
+    with pytest.raises(ValueError, match="turn_harmonics=4 sets the turn-independence penalty, which is off"):
+        tiny_agent("rgrvae", turn_harmonics=4)
+
+
+def test_its_label_free_equivariance_error_turns_each_plane_onto_the_next_code(agent):
+    """What the stopping rule would read: each plane of mu(x) turned by the closed form onto mu(x')'s, so only the
+    radii differ; measured without labels."""
+    batch, _ = split_labels(agent.source.next_batch(64))
+    predicted, target = agent.self_predicted_latents(batch.obs, batch.next_obs)
+    z1 = agent.encode(batch.obs)
+    radius = lambda z: np.linalg.norm(z.reshape(len(z), -1, 2), axis=-1)  # noqa: E731
+    np.testing.assert_allclose(radius(predicted), radius(z1), rtol=1e-4, atol=1e-5)
+    turned = np.einsum("bpi,bpi->bp", predicted.reshape(64, -1, 2), target.reshape(64, -1, 2))
+    np.testing.assert_allclose(turned, radius(predicted) * radius(target), rtol=1e-3, atol=1e-4)  # aligned
+    assert np.isfinite(agent.self_equivariance_error(batch))

@@ -96,9 +96,11 @@ def test_pair_turn_probe_records_every_check_refuses_held_out_seeds_and_the_summ
     assert [c["update"] for c in record["checks"]] == [2, 4] and record["objective"] == "equivariance"
     assert all(c["turn_r2"] <= 1.0 and np.isfinite(c["loss"]) for c in record["checks"])
     with pytest.raises(ValueError, match="kept for reporting"):
-        pair_turn_probe("equivariance", 100, updates=2)
+        pair_turn_probe("equivariance", 100, updates=2, check_every=1)
     with pytest.raises(ValueError, match="objective must be one of"):
-        pair_turn_probe("contrastive", 0, updates=2)
+        pair_turn_probe("contrastive", 0, updates=2, check_every=1)
+    with pytest.raises(ValueError, match="1 <= check_every <= updates"):
+        pair_turn_probe("equivariance", 0, updates=2)  # checks every 500: it would measure nothing
     (tmp_path / PAIR_DIR).mkdir()
     for c in record["checks"]:
         c["update"] *= 500  # as if every 1,000 updates

@@ -145,7 +145,7 @@ def test_bad_factors_and_params():
     assert flatland_continuous_spec(21).factor_sizes == (21.0, 21.0)
 
 
-def test_the_discrete_metrics_and_agents_refuse_it_up_front_and_the_suite_skips_them_by_name():
+def test_the_discrete_metrics_refuse_it_up_front_rgrvae_names_its_options_and_the_suite_skips_them_by_name():
     import agents
 
     with pytest.raises(ValueError, match=r"metrics sample discrete states.*SO\(2\) x SO\(2\)"):
@@ -157,7 +157,7 @@ def test_the_discrete_metrics_and_agents_refuse_it_up_front_and_the_suite_skips_
 
     out = evaluate(Model(), ENV, num_samples=20, progress=False)
     assert "SO(2) x SO(2)" in out["dci"]["skipped"] and "continuous_actions" in out["seconds"]
-    with pytest.raises(ValueError, match=r"group of 'FlatLandContinuous-v0' is continuous \(SO\(2\) x SO\(2\)\)"):
+    with pytest.raises(ValueError, match=r"continuous group, SO\(2\) x SO\(2\)\).*must be off.*stop_error"):
         agents.RGrVAE("FlatLandContinuous-v0")
 
 
@@ -194,3 +194,25 @@ def test_play_cli_on_the_continuous_world(tmp_path):
     )
     assert out.returncode == 0, out.stderr
     assert "steps=2" in out.stdout and (tmp_path / "shot.png").is_file()
+
+
+def test_max_move_shrinks_the_box_the_random_policy_draws_from_and_hand_moves_stay_inside_it():
+    from flatland_env.pairs import PairSourceConfig, make_pair_source
+
+    env = gym.make("FlatLandContinuous-v0", max_move=0.3)
+    assert env.action_space == gym.spaces.Box(-0.3, 0.3, (2,), np.float32)
+    env.reset(seed=0)
+    env.step(np.array([0.3, -0.3], np.float32))
+    with pytest.raises(ValueError, match=r"in \[-0.3, 0.3\].*max_move=0.3"):
+        env.step(np.array([0.5, 0.0], np.float32))
+    assert all(np.abs(a).max() <= 0.3 for _, a in env.unwrapped.hand_actions())
+    source = make_pair_source(PairSourceConfig("FlatLandContinuous-v0", env_kwargs={"max_move": 0.05}, num_envs=2),
+                              seed=0)
+    batch = source.next_batch(256)
+    assert np.abs(batch.actions).max() <= 0.05 and np.abs(batch.actions).max() > 0.04
+    moved = np.abs((batch.next_factors - batch.factors + 16.5) % 33 - 16.5)  # px, the short way round
+    assert moved.max() <= 0.05 * 16.5 + 1e-6
+    source.close()
+    for bad in (0, 1.5, -0.1):
+        with pytest.raises(ValueError, match="max_move must be a finite number in"):
+            gym.make("FlatLandContinuous-v0", max_move=bad)

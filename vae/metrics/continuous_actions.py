@@ -104,7 +104,8 @@ def implied_equivariance_error(z: np.ndarray, z_next: np.ndarray, moves: np.ndar
 
 
 def continuous_transitions(encode_fn: Any, world: Any, rng: np.random.Generator, num_pairs: int):
-    """Uniform states and uniform action vectors in the action box, their next states, and both codes.
+    """Uniform states and action vectors uniform in [-1, 1]^D (the whole group, whatever a world's ``max_move``),
+    their next states, and both codes.
 
     Returns factors (N, F), actions (N, D), latents z (N, L) and z' (N, L).
     """
