@@ -517,7 +517,8 @@ CONTINUOUS_MODELS = {"forward": "ForwardVAE", "forward-refit": "ForwardVAE with 
                      "rgrvae": "RGrVAE with angle uniformity and turn independence",
                      "rgrvae-plain": "RGrVAE without them (the control)",
                      "rgrvae-predicted": "RGrVAE's first design (the two terms and the predicted-frame loss)",
-                     "rgrvae-predicted-plain": "its control (the predicted-frame loss alone)", "beta-VAE": None}
+                     "rgrvae-predicted-plain": "The first design's control (the predicted-frame loss alone)",
+                     "beta-VAE": None}
 
 
 def continuous_table(records: dict[str, dict]) -> str:
@@ -669,7 +670,7 @@ EXPERIMENTS: dict[str, Experiment] = {
     "claim6": Experiment("claim6", "RGrVAE learns Sprites' four symmetries from pixels.", CLAIM_SEEDS, claim6_plans,
                          claim6_table, claim6_figure),
     "continuous": Experiment("continuous", "ForwardVAE learns the continuous torus SO(2) x SO(2) from action vectors; "
-                                           "RGrVAE is asked to without them.",
+                                           "RGrVAE learns it without them.",
                              CONTINUOUS_SEEDS, continuous_plans, continuous_table, continuous_figure),
     "cube": Experiment("cube", "ForwardVAE learns the cube's non-commutative rotations with a 3-D rotation block.",
                        CUBE_SEEDS, cube_plans, cube_table, cube_figure),
