@@ -403,8 +403,8 @@ class RGrVAE(LatentActionAgent):
         torus: each plane of mu(obs) turned onto mu(next_obs)'s, in closed form.
         """
         if self.continuous:
-            z1, z2 = (torch.as_tensor(self.encode(o), device=self.device) for o in (obs, next_obs))
-            return self.rho(z1, z2)[0].cpu().numpy(), z2.cpu().numpy()
+            predicted, target, _ = self._closed_form(obs, next_obs)
+            return predicted, target
         predicted, targets, _ = self.policy_rollout(obs, next_obs)
         return predicted, targets
 
@@ -417,12 +417,17 @@ class RGrVAE(LatentActionAgent):
         """The policy's argmax latent action for each pair, (N,) int64; on a continuous torus, the closed-form
         turn of each latent plane, (N, P) float32 in (-pi, pi]."""
         if self.continuous:
-            if np.shape(obs) != np.shape(next_obs):
-                raise ValueError(f"obs and next_obs must have the same shape, got {np.shape(obs)} and "
-                                 f"{np.shape(next_obs)}")
-            z1, z2 = (torch.as_tensor(self.encode(o, batch_size)) for o in (obs, next_obs))
-            return self.rho(z1, z2)[1].numpy().astype(np.float32)
+            return self._closed_form(obs, next_obs, batch_size)[2]
         return self.action_probabilities(obs, next_obs, batch_size).argmax(-1).astype(np.int64)
+
+    def _closed_form(self, obs: np.ndarray, next_obs: np.ndarray, batch_size: int = 512):
+        """On a continuous torus: each plane of mu(obs) turned onto mu(next_obs)'s (label-free), mu(next_obs), and
+        the turns (N, P) float32."""
+        if np.shape(obs) != np.shape(next_obs):
+            raise ValueError(f"obs and next_obs must have the same shape, got {np.shape(obs)} and {np.shape(next_obs)}")
+        z1, z2 = (torch.as_tensor(self.encode(o, batch_size)) for o in (obs, next_obs))
+        predicted, angles = self.rho(z1, z2)
+        return predicted.numpy(), z2.numpy(), angles.numpy().astype(np.float32)
 
     def _refuse_on_continuous(self, what: str) -> None:
         if self.continuous:

@@ -213,11 +213,11 @@ def pair_objective(objective: str, z1: Any, z2: Any, turn: Any, head: Any = None
     (detached). ``inverse`` needs the classifier ``head`` (4 -> 3)."""
     import torch
 
+    from vae.continuous_planes import rotate_planes
     from vae.plane_moments import plane_moment_penalty
 
     z = torch.cat([z1, z2])
-    c, s = torch.cos(turn), torch.sin(turn)
-    predicted = torch.stack([c * z1[:, 0] - s * z1[:, 1], s * z1[:, 0] + c * z1[:, 1]], 1)
+    predicted = rotate_planes(z1, turn[:, None].to(z1.dtype))
     error = (predicted - z2).pow(2).sum(1).mean()
     spread = (z - z.mean(0)).pow(2).sum(1).mean().clamp_min(1e-6)
     if objective == "inverse":

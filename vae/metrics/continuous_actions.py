@@ -87,10 +87,11 @@ def angle_r2(angles: np.ndarray, moves: np.ndarray, max_winding: int = 8) -> dic
 
 
 def implied_equivariance_error(z: np.ndarray, z_next: np.ndarray, moves: np.ndarray,
-                                per_factor: list[dict[str, Any]]) -> float:
+                                per_factor: list[dict[str, Any]], spread: float | None = None) -> float:
     """Relative equivariance error of the representation that :func:`angle_r2`'s matching implies (module doc).
 
-    ``moves`` (N, F): each factor's true move in radians; ``per_factor``: angle_r2's rows (plane, winding).
+    ``moves`` (N, F): each factor's true move in radians; ``per_factor``: angle_r2's rows (plane, winding);
+    ``spread``: the codes' :func:`latent_spread`, where the caller has it.
     """
     z, z_next = np.asarray(z, dtype=np.float64), np.asarray(z_next, dtype=np.float64)
     angles = np.zeros((len(z), z.shape[1] // 2))
@@ -98,7 +99,7 @@ def implied_equivariance_error(z: np.ndarray, z_next: np.ndarray, moves: np.ndar
         if row["plane"] is not None:
             angles[:, row["plane"]] = row["winding"] * moves[:, row["factor"]]
     pred = rotate_planes(torch.as_tensor(z), torch.as_tensor(angles)).numpy()
-    spread = latent_spread(z)
+    spread = latent_spread(z) if spread is None else spread
     err = float(np.mean(np.sum((pred - z_next) ** 2, axis=-1)))
     return err / spread if spread > 0 else float("nan")
 
@@ -141,10 +142,11 @@ def continuous_action_metrics(model: Any, world: Any, rng: np.random.Generator, 
     moves = actions * factor_turns(spec)
     out: dict[str, Any] = {"angle_source": "closed-form best turn of each plane of mu(x) onto mu(x')",
                            "num_pairs": num_pairs, **angle_r2(angles, moves, max_winding)}
-    out["implied_relative_equivariance_error"] = implied_equivariance_error(z, z_next, moves, out["per_factor"])
+    spread = latent_spread(z)
+    out["implied_relative_equivariance_error"] = implied_equivariance_error(z, z_next, moves, out["per_factor"],
+                                                                            spread)
     out["per_factor"] = [{**row, "name": spec.factor_names[row["factor"]]} for row in out["per_factor"]]
     predict = getattr(model, "predict_latents", None)
-    spread = latent_spread(z)
     out["latent_spread"] = spread
     if callable(predict):
         pred = np.asarray(predict(z, actions), dtype=np.float64)
