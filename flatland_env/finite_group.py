@@ -163,6 +163,29 @@ class FiniteGroupSpec(GroupSpec):
                 return b
         return None
 
+    def mirror_actions(self) -> np.ndarray | None:
+        """``mirror[g, a]``: the action b with ``R_a @ g == g @ R_b``, (order, num_actions); None if some has none.
+
+        The transition (g, R_a g) is also g turned by ``R_b = g^-1 R_a g`` on the other side (for the cube: a
+        turn about a body axis instead of a world axis). When the actions are closed under conjugation (a union
+        of conjugacy classes, as the cube's six quarter turns are) every such b is an action, and the set of
+        transitions the world emits is the same whether it is labelled by a or by b: the pairs cannot tell the
+        two labellings apart, and a code ``z(g) = M g^-1`` is exactly as equivariant for the mirror labelling as
+        ``z(g) = g M`` is for the world's. For an abelian group b = a everywhere.
+        """
+        elements = self._elements
+        inverses = np.rint(np.linalg.inv(elements.astype(np.float64))).astype(elements.dtype)  # det +-1: integer
+        action_of = {np.asarray(m, dtype=elements.dtype).tobytes(): a for a, m in enumerate(self.action_matrices)}
+        out = np.empty((self.order, self.num_actions), dtype=np.int64)
+        for a, m in enumerate(self.action_matrices):
+            conjugates = inverses @ np.asarray(m, dtype=elements.dtype) @ elements  # g^-1 R_a g, per g
+            found = [action_of.get(c.tobytes()) for c in conjugates]
+            if None in found:
+                return None
+            out[:, a] = found
+        out.setflags(write=False)
+        return out
+
     @property
     def generators(self) -> tuple[int, ...]:
         """A generating set of actions: each action whose inverse is not an earlier action."""

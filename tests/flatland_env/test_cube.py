@@ -164,6 +164,43 @@ def test_metric_suite_runs_what_applies_and_skips_naming_the_group():
     assert r["group_relations"]["max_error"] < 1e-9 and len(r["group_relations"]["learned_non_commuting"]) == 12
 
 
+def test_mirror_actions_label_the_same_transitions_and_are_independent_of_the_world_labels():
+    mirror = SPEC.mirror_actions()
+    els, mats = SPEC.elements, np.array(SPEC.action_matrices)
+    assert mirror.shape == (24, 6) and not mirror.flags.writeable
+    for g in range(24):
+        for a in range(6):
+            assert np.array_equal(mats[a] @ els[g], els[g] @ mats[mirror[g, a]])  # R_a g = g R_b
+        assert sorted(mirror[g]) == list(range(6))  # a relabelling at every state
+    # the same set of transitions under both labellings, and each world action's mirror labels spread evenly
+    world = {(g, int(SPEC.table[a, g])) for g in range(24) for a in range(6)}
+    right = {(g, int(np.flatnonzero(np.all(els == els[g] @ m, axis=(1, 2)))[0])) for g in range(24) for m in mats}
+    assert world == right
+    assert all(np.bincount(mirror[:, a], minlength=6).tolist() == [4] * 6 for a in range(6))
+    # abelian: the mirror labels are the world's; not closed under conjugation: no mirror labelling
+    quarter = FiniteGroupSpec(("turn", "back"), (((0, -1), (1, 0)), ((0, 1), (-1, 0))))
+    assert np.array_equal(quarter.mirror_actions(), np.tile([0, 1], (4, 1)))
+    swaps = FiniteGroupSpec(("s12", "s23"), (((0, 1, 0), (1, 0, 0), (0, 0, 1)), ((1, 0, 0), (0, 0, 1), (0, 1, 0))))
+    assert swaps.order == 6 and swaps.mirror_actions() is None  # (1 2) conjugated by (2 3) is (1 3), no action
+
+
+def test_action_estimation_scores_the_mirror_labelling_too():
+    """A learner of the mirror labelling is perfect on accuracy_mirror and at chance on the world's labels."""
+    model = MatrixModel(ENV)
+    mirror = SPEC.mirror_actions()
+
+    class MirrorModel(MatrixModel):
+        def infer_actions(self, obs, next_obs):
+            g = self.orientation(obs)
+            return mirror[g, super().infer_actions(obs, next_obs)]
+
+    world = evaluate(model, ENV, num_samples=240, progress=False, metrics=["action_estimation"])["action_estimation"]
+    assert world["accuracy"] == 1.0 and world["accuracy_mirror"] < 0.35
+    mirrored = evaluate(MirrorModel(ENV), ENV, num_samples=240, progress=False,
+                        metrics=["action_estimation"])["action_estimation"]
+    assert mirrored["accuracy_mirror"] == 1.0 and mirrored["accuracy"] < 0.35
+
+
 def test_equivariance_of_a_3d_representation_and_of_a_commutative_one():
     v0 = np.array([1.0, 2.0, 3.0])  # distinct magnitudes: g @ v0 tells every rotation apart
     lookup = MatrixModel(ENV).orientation

@@ -76,6 +76,7 @@ def test_action_estimation_on_flatland(flatland, perfect):
 
     r = action_estimation(infer, flatland, np.random.default_rng(0), 400)
     assert r["accuracy"] == 1.0 and r["mapping"].tolist() == perm.tolist() and r["chance"] == 0.25
+    assert "accuracy_mirror" not in r  # a commutative world: its pairs have no second labelling
 
 
 def test_equivariance_of_a_perfect_representation_is_zero(flatland, perfect):

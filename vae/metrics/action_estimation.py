@@ -20,6 +20,15 @@ scores held out, in expectation over balanced halves). ``action_estimation`` dra
 true action equally often, in an order that puts the same number of each in both halves,
 so there ``chance`` is 1 / number of true actions (exactly, when the sample size is a
 multiple of twice that number).
+
+On a world whose group does not commute and whose actions are closed under conjugation (the
+cube), each transition (g, R_a g) is also g turned by R_b = g^-1 R_a g on the other side, and
+the world emits the same set of transitions under either labelling
+(:meth:`~flatland_env.finite_group.FiniteGroupSpec.mirror_actions`). A learner that never sees
+the actions cannot prefer one, so ``accuracy_mirror`` scores the same inferred ids, matched the
+same way, against the mirror labels; on the cube the mirror label is independent of the
+world's (each action's mirror labels are spread evenly over all six), so a learner of the
+mirror labelling scores chance on ``accuracy``.
 """
 
 from __future__ import annotations
@@ -144,6 +153,12 @@ def action_estimation(
         raise ValueError(f"infer_fn must return one latent action id per transition, got shape {latent.shape}")
     out = match_actions(actions, latent, spec.num_actions, num_latent)
     out["action_names"] = list(spec.action_names)
+    mirror = spec.mirror_actions() if hasattr(spec, "mirror_actions") else None
+    if mirror is not None and not np.array_equal(mirror, np.arange(spec.num_actions)[None].repeat(len(mirror), 0)):
+        # a non-abelian world whose pairs are labelled as well by the mirror turns (FiniteGroupSpec.mirror_actions)
+        out["accuracy_mirror"] = match_actions(mirror[factors[:, 0], actions], latent, spec.num_actions, num_latent)[
+            "accuracy"
+        ]
     return out
 
 
