@@ -1,9 +1,10 @@
 """Rerun the cube study on free codes (experiments/cube_study.py; docs/method.md, "The cube").
 
-    python scripts/study_cube.py --seeds 0 1 2 3 4 5 6 7 8 9
+    python scripts/study_cube.py --seeds 0 1 2 3 4 5 6 7 8 9 --pixel-seeds 0 1
 
 Writes records.json and summary.md under --out: the exact scores of the world's and the mirror code, then, per
-tuning seed, the latent loss on free codes (three objectives) and slow features on free codes.
+tuning seed, the latent loss on free codes (three objectives), slow features on free codes and the label-free turns
+found from them; then, on --pixel-seeds, slow features learned by the backbone's encoder from the cube's frames.
 """
 
 from __future__ import annotations
@@ -20,6 +21,10 @@ class Args:
     """tuning seeds, all below 100"""
     steps: int = 2000
     """Adam steps of each free-code run (batch 256 transitions)"""
+    pixel_seeds: list[int] = field(default_factory=list)
+    """tuning seeds of the slow-features-from-pixels runs (each about 4 minutes on one core)"""
+    pixel_updates: int = 3000
+    """Adam updates of each pixel run (batch 64 pairs)"""
     threads: int = 1
     """torch CPU threads"""
     out: Path = Path("results/tuning/cube/free-codes")
@@ -32,7 +37,7 @@ def main(args: Args) -> None:
     from experiments.cube_study import run_study
 
     torch.set_num_threads(args.threads)
-    run_study(args.seeds, args.steps, args.out)
+    run_study(args.seeds, args.steps, args.out, tuple(args.pixel_seeds), args.pixel_updates)
     print((args.out / "summary.md").read_text())
 
 

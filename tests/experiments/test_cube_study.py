@@ -2,7 +2,20 @@
 
 import pytest
 
-from experiments.cube_study import OBJECTIVES, free_code_run, mirror_codes, run_study, slowness_run, transitions
+import torch
+
+from experiments.cube_study import (
+    OBJECTIVES,
+    align_to_rotations,
+    cluster_turns,
+    free_code_run,
+    label_free_estimate,
+    mirror_codes,
+    run_study,
+    slowness_run,
+    transitions,
+)
+from flatland_env.worlds.cube import cube_spec
 
 
 def test_both_codes_are_exactly_equivariant_and_only_the_labels_tell_them_apart():
@@ -22,6 +35,28 @@ def test_slow_features_find_the_span_of_the_group_elements_on_which_every_action
     assert r["in_span"] > 0.99 and r["linear_residual_world"] < 0.02 and r["linear_residual_mirror"] < 0.02
     short = slowness_run(seed=0, steps=50)  # not yet: the test can fail
     assert short["in_span"] < 0.9
+    # without labels, the slow codes turned into rotations give turns that name one of the two labellings exactly
+    e = r["estimate"]
+    assert e["rotation_residual"] < 0.01 and e["turn_spread"] < 0.02
+    assert max(e["accuracy"], e["accuracy_mirror"]) == 1.0 and min(e["accuracy"], e["accuracy_mirror"]) < 0.2
+    assert short["estimate"]["rotation_residual"] > 0.05
+
+
+def test_alignment_recovers_rotations_from_mixed_codes_and_the_turns_cluster_into_the_actions():
+    g, a, h, b = transitions()
+    elements = torch.tensor(cube_spec().elements, dtype=torch.float64).reshape(24, 9)
+    mix = torch.linalg.qr(torch.randn(9, 9, generator=torch.Generator().manual_seed(1), dtype=torch.float64))[0]
+    codes = 5.0 * elements @ mix + 2.0  # vec(g), turned in R^9, scaled and shifted
+    rotations, residual = align_to_rotations(codes, seed=0)
+    assert residual < 1e-8
+    dets = torch.linalg.det(rotations.double())
+    assert torch.allclose(dets, torch.ones(24, dtype=torch.float64), atol=1e-4)
+    labels, spread = cluster_turns(rotations, g, h)
+    assert spread < 1e-8 and len(set(labels.tolist())) == 6
+    estimate = label_free_estimate(codes)
+    assert max(estimate["accuracy"], estimate["accuracy_mirror"]) == 1.0
+    noise = label_free_estimate(torch.randn(24, 9, generator=torch.Generator().manual_seed(2)))
+    assert noise["rotation_residual"] > 0.1 and max(noise["accuracy"], noise["accuracy_mirror"]) < 0.6
 
 
 def test_free_code_runs_are_seeded_and_refuse_what_is_not_allowed(tmp_path):
