@@ -47,7 +47,7 @@ def test_alignment_recovers_rotations_from_mixed_codes_and_the_turns_cluster_int
     elements = torch.tensor(cube_spec().elements, dtype=torch.float64).reshape(24, 9)
     mix = torch.linalg.qr(torch.randn(9, 9, generator=torch.Generator().manual_seed(1), dtype=torch.float64))[0]
     codes = 5.0 * elements @ mix + 2.0  # vec(g), turned in R^9, scaled and shifted
-    rotations, residual = align_to_rotations(codes, seed=0)
+    rotations, _, residual = align_to_rotations(codes, seed=0)
     assert residual < 1e-8
     dets = torch.linalg.det(rotations.double())
     assert torch.allclose(dets, torch.ones(24, dtype=torch.float64), atol=1e-4)
