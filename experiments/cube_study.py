@@ -301,8 +301,8 @@ def slow_turns_summary(records: list[dict[str, Any]]) -> str:
         lines += [f"## {title}", "",
                   f"{len(runs) - found.count('neither')} of {len(runs)} runs found one of the two labellings "
                   f"(world: {found.count('world')}, mirror: {found.count('mirror')}).", "",
-                  "| seed | pairs | rotation residual | turn spread | accuracy (world labels) | accuracy (mirror labels) "
-                  "| chance | labelling found |", "|---|---|---|---|---|---|---|---|"]
+                  "| seed | pairs | rotation residual | turn spread | accuracy (world labels) "
+                  "| accuracy (mirror labels) | chance | labelling found |", "|---|---|---|---|---|---|---|---|"]
         lines += [f"| {r['seed']} | {r['pairs']:,} | {r['rotation_residual']} | {r['turn_spread']} | {r['accuracy']} "
                   f"| {r['accuracy_mirror']} | {r['chance']:.3f} | {f} |" for r, f in zip(runs, found)]
         lines.append("")

@@ -1,7 +1,6 @@
 """The cube study on free codes: the exact mirror ambiguity, the objectives' records, slow features' span."""
 
 import pytest
-
 import torch
 
 from experiments.cube_study import (
