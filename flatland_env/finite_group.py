@@ -169,9 +169,9 @@ class FiniteGroupSpec(GroupSpec):
         The transition (g, R_a g) is also g turned by ``R_b = g^-1 R_a g`` on the other side (for the cube: a
         turn about a body axis instead of a world axis). When the actions are closed under conjugation (a union
         of conjugacy classes, as the cube's six quarter turns are) every such b is an action, and the set of
-        transitions the world emits is the same whether it is labelled by a or by b: the pairs cannot tell the
-        two labellings apart, and a code ``z(g) = M g^-1`` is exactly as equivariant for the mirror labelling as
-        ``z(g) = g M`` is for the world's. For an abelian group b = a everywhere.
+        transitions the world emits is the same whether it is labelled by a or by b: which states a pair joins
+        cannot tell the two labellings apart, and a code ``z(g) = g^-1 M`` is exactly as equivariant for the mirror
+        labelling as ``z(g) = g M`` is for the world's. For an abelian group b = a everywhere.
         """
         elements = self._elements
         inverses = np.rint(np.linalg.inv(elements.astype(np.float64))).astype(elements.dtype)  # det +-1: integer

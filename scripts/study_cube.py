@@ -34,7 +34,8 @@ class Args:
     threads: int = 1
     """torch CPU threads"""
     out: Path = Path("results/tuning/cube/free-codes")
-    """where records.json and summary.md go"""
+    """where the free-code study's records.json and summary.md go (the slow-turn runs always go to
+    results/cube-slow-turns)"""
 
 
 def main(args: Args) -> None:

@@ -7,12 +7,14 @@ closed form, in three steps:
 1. **Slow features.** Linear slow feature analysis (Wiskott & Sejnowski 2002) of the pairs:
    the frames are reduced by PCA (fitted on the first ``pca_frames`` frames, as an exact SVD of
    every frame costs minutes; components with a share of the first's variance above
-   ``variance_floor``), and the ``dims`` directions whose value changes least over a pair, for
+   ``variance_floor``), and the nine directions whose value changes least over a pair, for
    unit variance, solve a generalised symmetric eigenproblem (``scipy.linalg.eigh``). This is
    the Laplacian eigenmap of the transition graph; on the cube's Cayley graph its lowest
    non-constant eigenspace (Laplacian eigenvalue 4, 9-fold, then 6) is spanned by the nine
-   entries of the state's rotation matrix g, so the features are sqrt(3) K vec(g) for some
-   orthogonal K (the 3-D representation is irreducible: vec(g) has covariance I / 3).
+   entries of the state's rotation matrix g, so the features, whitened to covariance I / 3,
+   are K vec(g) for some orthogonal K (the 3-D representation is irreducible: vec(g) has
+   covariance I / 3). The slow eigenvalues are kept (``slow_eigenvalues``): nine equal ones
+   and a gap to the next say, without labels, that the features found that eigenspace.
 2. **Rotations.** :func:`align_to_rotations` finds an orthogonal P with each reshaped P z
    nearest a rotation, by alternating projections from random starts (on ``align_codes``
    evenly spaced codes); K^T is such a P.
@@ -89,21 +91,26 @@ class SlowTurnEstimator:
     near 0 when the features found the rotations.
     """
 
-    def __init__(self, num_actions: int = 6, dims: int = 9, max_components: int = 64, variance_floor: float = 1e-7,
+    #: slow features: the nine entries of a 3 x 3 rotation
+    dims = 9
+
+    def __init__(self, num_actions: int = 6, max_components: int = 64, variance_floor: float = 1e-7,
                  restarts: int = 20, pca_frames: int = 512, align_codes: int = 1024, seed: int = 0) -> None:
         self.num_actions = check_int("num_actions", num_actions, 1)
-        self.dims = check_int("dims", dims, 9, 9)
-        self.max_components = check_int("max_components", max_components, dims)
+        self.max_components = check_int("max_components", max_components, self.dims)
         self.variance_floor = check_number("variance_floor", variance_floor, 0.0, 1.0, low_open=True)
         self.restarts = check_int("restarts", restarts, 1)
         self.pca_frames = check_int("pca_frames", pca_frames, 2 * max_components)
-        self.align_codes = check_int("align_codes", align_codes, 2 * dims)
+        self.align_codes = check_int("align_codes", align_codes, 2 * self.dims)
         self.seed = check_int("seed", seed, 0)
         self._fitted: dict[str, Any] | None = None
+        self.rotation_residual: float | None = None  # set by fit
+        self.turn_spread: float | None = None
+        self.slow_eigenvalues: list[float] | None = None  # the 12 slowest, over the slowest (x 4, the cube's scale)
 
     @staticmethod
     def _flat(frames: np.ndarray) -> np.ndarray:
-        return np.asarray(frames, dtype=np.float64).reshape(len(frames), -1) / 255.0
+        return np.asarray(frames, dtype=np.float32).reshape(len(frames), -1) / np.float32(255.0)
 
     def fit(self, obs: np.ndarray, next_obs: np.ndarray) -> "SlowTurnEstimator":
         """Slow features, rotations and turn clusters from the pairs (obs[i], next_obs[i]), uint8 frames."""
@@ -111,10 +118,15 @@ class SlowTurnEstimator:
         from sklearn.cluster import KMeans
         from sklearn.decomposition import PCA
 
-        if len(obs) != len(next_obs) or len(obs) < 2 * self.max_components:
-            raise ValueError(f"need as many obs as next_obs, at least {2 * self.max_components} pairs; got "
-                             f"{len(obs)} and {len(next_obs)}")
+        obs, next_obs = np.asarray(obs), np.asarray(next_obs)
+        if obs.dtype != np.uint8 or next_obs.dtype != np.uint8 or obs.shape != next_obs.shape or obs.ndim < 2:
+            raise ValueError(f"obs and next_obs must be uint8 frames of one shape, got {obs.dtype} {obs.shape} and "
+                             f"{next_obs.dtype} {next_obs.shape}")
+        if len(obs) < 2 * self.max_components:
+            raise ValueError(f"need at least {2 * self.max_components} pairs, got {len(obs)}")
         x1, x2 = self._flat(obs), self._flat(next_obs)
+        if x1.shape[1] < self.max_components:
+            raise ValueError(f"frames of {x1.shape[1]} values are fewer than max_components={self.max_components}")
         pca = PCA(min(self.max_components, 2 * len(x1) - 1), svd_solver="full", random_state=self.seed)
         half = self.pca_frames // 2
         pca.fit(np.concatenate([x1[:half], x2[:half]]))
@@ -123,10 +135,12 @@ class SlowTurnEstimator:
             raise ValueError(f"the frames span only {int(keep.sum())} directions above the variance floor, fewer than "
                              f"the {self.dims} slow features needed")
         p1, p2 = pca.transform(x1)[:, keep], pca.transform(x2)[:, keep]
-        both = np.concatenate([p1, p2])
+        both = np.concatenate([p1, p2]).astype(np.float64)
         cov = np.cov(both.T)
-        change = (p1 - p2).T @ (p1 - p2) / len(p1)
-        _, vecs = scipy.linalg.eigh(change, cov + 1e-12 * np.trace(cov) * np.eye(len(cov)))
+        diff = (p1 - p2).astype(np.float64)
+        change = diff.T @ diff / len(diff)
+        values, vecs = scipy.linalg.eigh(change, cov + 1e-12 * np.trace(cov) * np.eye(len(cov)))
+        self.slow_eigenvalues = [round(float(4 * v / values[0]), 3) for v in values[:12]]
         slow = vecs[:, : self.dims]  # the slowest directions (eigenvalues ascending)
         codes = torch.as_tensor(both @ slow)
         sample = codes[:: max(1, len(codes) // self.align_codes)]  # the alignment needs the states, not every pair
@@ -145,7 +159,7 @@ class SlowTurnEstimator:
         if self._fitted is None:
             raise RuntimeError("call fit(obs, next_obs) first")
         f = self._fitted
-        codes = torch.as_tensor(f["pca"].transform(self._flat(frames))[:, f["keep"]] @ f["slow"])
+        codes = torch.as_tensor(f["pca"].transform(self._flat(frames))[:, f["keep"]].astype(np.float64) @ f["slow"])
         return nearest_rotations(((codes - f["mean"]) @ f["map"]).reshape(-1, 3, 3))
 
     def turns(self, obs: np.ndarray, next_obs: np.ndarray) -> np.ndarray:

@@ -10,6 +10,7 @@ from experiments.cube_study import (
     free_code_run,
     label_free_estimate,
     mirror_codes,
+    run_slow_turns,
     run_study,
     slowness_run,
     transitions,
@@ -68,3 +69,13 @@ def test_free_code_runs_are_seeded_and_refuse_what_is_not_allowed(tmp_path):
     record = run_study([0], steps=20, out=tmp_path)
     assert [r["objective"] for r in record["free_codes"]] == list(OBJECTIVES)
     assert "The pairs do not fix the labelling" in (tmp_path / "summary.md").read_text()
+
+
+def test_slow_turn_runs_keep_every_seed_and_say_which_labelling_each_found(tmp_path):
+    run_slow_turns([7], num_pairs=300, out=tmp_path)
+    records = run_slow_turns([101], num_pairs=300, out=tmp_path)
+    assert [r["seed"] for r in records] == [7, 101]
+    assert all(len(r["slow_eigenvalues"]) == 12 for r in records)
+    summary = (tmp_path / "summary.md").read_text()
+    assert "## Tuning seeds" in summary and "## Held-out seeds" in summary
+    assert any(word in summary for word in ("| world |", "| mirror |", "| neither |"))

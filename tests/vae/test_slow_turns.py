@@ -38,6 +38,7 @@ def test_the_estimator_finds_one_labelling_of_the_cube_from_pixel_pairs_without_
     pairs = TransitionCollector("RotatingCube-v0", num_envs=8, k=1, seed=5).collect(1500)
     est = SlowTurnEstimator(seed=5).fit(pairs.obs, pairs.next_obs)  # frames only
     assert est.rotation_residual < 0.05 and est.turn_spread < 0.1
+    assert est.slow_eigenvalues[9] - est.slow_eigenvalues[8] > 0.5, est.slow_eigenvalues  # the gap after nine (4 vs 6)
     r = action_estimation(est.infer_actions, RotatingCubeEnv(), np.random.default_rng(5), 600)
     assert max(r["accuracy"], r["accuracy_mirror"]) >= 0.95 and min(r["accuracy"], r["accuracy_mirror"]) < 0.4
     # unrelated frames (each next frame shuffled) have no slow rotations: the label-free checks say so
@@ -52,6 +53,8 @@ def test_refusals_name_what_is_wrong():
     with pytest.raises(ValueError, match="at least 128 pairs"):
         SlowTurnEstimator().fit(frames[:10], frames[:10])
     with pytest.raises(ValueError, match="fewer than the 9 slow features"):
-        SlowTurnEstimator().fit(frames, frames + 1)  # every frame alike: no directions
-    with pytest.raises(ValueError, match="dims"):
-        SlowTurnEstimator(dims=4)
+        SlowTurnEstimator().fit(frames, frames + 1)  # two frames: one direction
+    with pytest.raises(ValueError, match="uint8 frames of one shape"):
+        SlowTurnEstimator().fit(frames, frames[:, :4])
+    with pytest.raises(ValueError, match="max_components"):
+        SlowTurnEstimator(max_components=4)

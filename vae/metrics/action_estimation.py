@@ -25,7 +25,8 @@ On a world whose group does not commute and whose actions are closed under conju
 cube), each transition (g, R_a g) is also g turned by R_b = g^-1 R_a g on the other side, and
 the world emits the same set of transitions under either labelling
 (:meth:`~flatland_env.finite_group.FiniteGroupSpec.mirror_actions`). A learner that never sees
-the actions cannot prefer one, so ``accuracy_mirror`` scores the same inferred ids, matched the
+the actions and sees a pair only through the states it joins cannot prefer one, so
+``accuracy_mirror`` scores the same inferred ids, matched the
 same way, against the mirror labels; on the cube the mirror label is independent of the
 world's (each action's mirror labels are spread evenly over all six), so a learner of the
 mirror labelling scores chance on ``accuracy``.
@@ -132,7 +133,8 @@ def action_estimation(
     """Sample random true transitions, let ``infer_fn(obs, next_obs)`` name their latent actions, match.
 
     Every true action is drawn equally often (see ``balanced_actions``) from uniformly
-    random states. Returns the keys of ``match_actions`` and the action names.
+    random states. Returns the keys of ``match_actions`` and the action names, and on a world with a mirror
+    labelling (the cube) ``accuracy_mirror``: the same ids scored against it (``chance`` stays the world's).
     """
     if not callable(infer_fn):
         raise ValueError(f"infer_fn must be callable (obs, next_obs) -> latent action ids, got {infer_fn!r}")
