@@ -41,7 +41,8 @@ import torch
 
 from flatland_env.worlds.cube import cube_spec
 from vae.metrics.action_estimation import match_actions
-from vae.slow_turns import SlowTurnEstimator, align_to_rotations
+from vae.slow_turns import SlowTurnEstimator, align_to_rotations, pair_turns
+from vae.slow_turns import cluster_turns as fit_turn_clusters
 from vae.so3 import rotation_log, skew
 
 #: where ``scripts/study_cube.py`` keeps this study
@@ -116,12 +117,18 @@ def mirror_codes(seed: int = 0) -> dict[str, dict[str, float]]:
     return {"world code g M": score(world, rotations), "mirror code g^-1 M": score(mirror, rotations)}
 
 
-def _slowness(z: torch.Tensor, g: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
-    """Mean squared change of the (flattened, centred) code over the transitions, plus the whitening penalty."""
-    flat = z.flatten(1)
-    cov = flat.T @ flat / len(flat)
-    change = ((flat[g] - flat[h]) ** 2).sum(1).mean()
-    return change + WHITENING * ((cov - torch.eye(flat.shape[1])) ** 2).sum()
+def _slowness(codes: torch.Tensor, before: torch.Tensor, after: torch.Tensor) -> torch.Tensor:
+    """Mean squared change from ``before`` to ``after`` codes, plus the whitening penalty on the centred ``codes``."""
+    cov = codes.T @ codes / len(codes)
+    change = ((before - after) ** 2).sum(1).mean()
+    return change + WHITENING * ((cov - torch.eye(codes.shape[1])) ** 2).sum()
+
+
+def _walk_pairs(gen: torch.Generator, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``batch`` random-walk pairs of the cube (uniform state, uniform action): states g and h = R_a g."""
+    spec = cube_spec()
+    g = torch.randint(0, spec.order, (batch,), generator=gen)
+    return g, torch.as_tensor(np.array(spec.table))[torch.randint(0, spec.num_actions, (batch,), generator=gen), g]
 
 
 def free_code_run(objective: str, seed: int, steps: int = 2000, lr: float = 0.01, batch: int = 256,
@@ -136,17 +143,16 @@ def free_code_run(objective: str, seed: int, steps: int = 2000, lr: float = 0.01
         raise ValueError(f"objective must be one of {sorted(OBJECTIVES)}, got {objective!r}")
     columns, slowness = OBJECTIVES[objective]
     spec = cube_spec()
-    table = torch.as_tensor(np.array(spec.table))
     gen = torch.Generator().manual_seed(seed)
     codes = torch.randn(spec.order, 3, columns, generator=gen).requires_grad_()
     vectors = (init_scale * torch.randn(spec.num_actions, 3, generator=gen)).requires_grad_()
     opt = torch.optim.Adam([codes, vectors], lr=lr)
     for _ in range(steps):
-        g = torch.randint(0, spec.order, (batch,), generator=gen)
-        h = table[torch.randint(0, spec.num_actions, (batch,), generator=gen), g]
+        g, h = _walk_pairs(gen, batch)
         loss = latent_errors(codes, torch.linalg.matrix_exp(skew(vectors)), g, h).min(1).values.mean()
         if slowness:
-            loss = loss + slowness * _slowness(codes - codes.mean(0), g, h)
+            flat = (codes - codes.mean(0)).flatten(1)
+            loss = loss + slowness * _slowness(flat, flat[g], flat[h])
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -162,14 +168,13 @@ def slowness_run(seed: int, steps: int = 2000, lr: float = 0.01, batch: int = 25
     linear map z(g) -> z(h) fitted to that action's 24 transitions (0: every action acts linearly on the code).
     """
     spec = cube_spec()
-    table = torch.as_tensor(np.array(spec.table))
     gen = torch.Generator().manual_seed(seed)
     codes = torch.randn(spec.order, dims, generator=gen).requires_grad_()
     opt = torch.optim.Adam([codes], lr=lr)
     for _ in range(steps):
-        g = torch.randint(0, spec.order, (batch,), generator=gen)
-        h = table[torch.randint(0, spec.num_actions, (batch,), generator=gen), g]
-        loss = _slowness(codes - codes.mean(0), g, h)
+        g, h = _walk_pairs(gen, batch)
+        z = codes - codes.mean(0)
+        loss = _slowness(z, z[g], z[h])
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -204,21 +209,17 @@ def pixel_slowness_run(seed: int, updates: int = 1500, batch: int = 64, lr: floa
     from flatland_env.worlds.cube import RotatingCubeEnv
     from vae.nets import Encoder
 
-    spec = cube_spec()
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     world = RotatingCubeEnv()
     frames = torch.as_tensor(world.render_states(world.symmetry.all_acted_states())).permute(0, 3, 1, 2) / 255.0
-    table = torch.as_tensor(np.array(spec.table))
     encoder = Encoder(in_channels=3, latent_size=9, activation=activation)
     opt = torch.optim.Adam(encoder.parameters(), lr=lr)
     for _ in range(updates):
-        g = torch.randint(0, spec.order, (batch,), generator=gen)
-        h = table[torch.randint(0, spec.num_actions, (batch,), generator=gen), g]
+        g, h = _walk_pairs(gen, batch)
         z = encoder(frames[torch.cat([g, h])])[0]
         z = z - z.mean(0)
-        cov = z.T @ z / len(z)
-        loss = ((z[:batch] - z[batch:]) ** 2).sum(1).mean() + WHITENING * ((cov - torch.eye(9)) ** 2).sum()
+        loss = _slowness(z, z[:batch], z[batch:])
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -234,10 +235,8 @@ def cluster_turns(rotations: torch.Tensor, g: Any, h: Any, num_actions: int = 6)
     Returns the latent action of each transition and the mean squared distance of a turn from its cluster's centre
     (0 when the turns take exactly ``num_actions`` values).
     """
-    from sklearn.cluster import KMeans
-
-    turns = (rotations[h] @ rotations[g].transpose(1, 2)).reshape(len(g), 9).double().numpy()
-    km = KMeans(num_actions, n_init=10, random_state=0).fit(turns)
+    turns = pair_turns(rotations[g], rotations[h])
+    km = fit_turn_clusters(turns, num_actions)
     return km.labels_, float(km.inertia_ / len(turns))
 
 

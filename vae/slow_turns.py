@@ -82,6 +82,18 @@ def align_to_rotations(codes: torch.Tensor, seed: int = 0, restarts: int = 20,
     return best
 
 
+def pair_turns(before: torch.Tensor, after: torch.Tensor) -> np.ndarray:
+    """Each pair's turn Y(after) Y(before)^T, flattened, (N, 9) float64."""
+    return (after @ before.transpose(1, 2)).reshape(len(before), 9).double().numpy()
+
+
+def cluster_turns(turns: np.ndarray, num_actions: int, seed: int = 0) -> Any:
+    """k-means of the flattened turns into ``num_actions`` latent actions (``sklearn.cluster.KMeans``, fitted)."""
+    from sklearn.cluster import KMeans
+
+    return KMeans(num_actions, n_init=10, random_state=seed).fit(turns)
+
+
 class SlowTurnEstimator:
     """Fit on frame pairs (no actions), then name each pair's latent action; see the module docstring.
 
@@ -115,7 +127,6 @@ class SlowTurnEstimator:
     def fit(self, obs: np.ndarray, next_obs: np.ndarray) -> "SlowTurnEstimator":
         """Slow features, rotations and turn clusters from the pairs (obs[i], next_obs[i]), uint8 frames."""
         import scipy.linalg
-        from sklearn.cluster import KMeans
         from sklearn.decomposition import PCA
 
         obs, next_obs = np.asarray(obs), np.asarray(next_obs)
@@ -148,7 +159,7 @@ class SlowTurnEstimator:
         mean, w = whitening(sample)
         self._fitted = {"pca": pca, "keep": keep, "slow": slow, "mean": mean, "map": w @ p.T}
         turns = self.turns(obs, next_obs)
-        km = KMeans(self.num_actions, n_init=10, random_state=self.seed).fit(turns)
+        km = cluster_turns(turns, self.num_actions, self.seed)
         self._fitted["kmeans"] = km
         self.rotation_residual = residual
         self.turn_spread = float(km.inertia_ / len(turns))
@@ -164,8 +175,7 @@ class SlowTurnEstimator:
 
     def turns(self, obs: np.ndarray, next_obs: np.ndarray) -> np.ndarray:
         """Each pair's turn Y(next) Y(obs)^T, flattened, (N, 9)."""
-        y1, y2 = self.rotations(obs), self.rotations(next_obs)
-        return (y2 @ y1.transpose(1, 2)).reshape(len(y1), 9).numpy()
+        return pair_turns(self.rotations(obs), self.rotations(next_obs))
 
     def infer_actions(self, obs: np.ndarray, next_obs: np.ndarray) -> np.ndarray:
         """The latent action (turn cluster) of each pair, (N,) int64."""

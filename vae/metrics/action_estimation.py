@@ -156,7 +156,7 @@ def action_estimation(
     out = match_actions(actions, latent, spec.num_actions, num_latent)
     out["action_names"] = list(spec.action_names)
     mirror = spec.mirror_actions() if hasattr(spec, "mirror_actions") else None
-    if mirror is not None and not np.array_equal(mirror, np.arange(spec.num_actions)[None].repeat(len(mirror), 0)):
+    if mirror is not None and (mirror != np.arange(spec.num_actions)).any():
         # a non-abelian world whose pairs are labelled as well by the mirror turns (FiniteGroupSpec.mirror_actions)
         out["accuracy_mirror"] = match_actions(mirror[factors[:, 0], actions], latent, spec.num_actions, num_latent)[
             "accuracy"
