@@ -89,6 +89,10 @@ class AgentConfig:
     activation: Literal["selu", "relu"] = "selu"
     """hidden activation of the encoder and decoder: SELU as in the original code, or ReLU (trained with
     labels, only the ReLU encoder learned a small sprite's turn; docs/method.md "Sprites")"""
+    pooled_encoder: bool = False
+    """also feed the encoder's FC layers the spatial maxima of its last two conv maps: a view of a small object
+    that is nearly the same at every position (trained with labels, it learns a heart's turn sooner;
+    docs/method.md "Sprites")"""
     recon_loss: ReconLoss = "squared"
     """reconstruction term: squared (the paper's (sigmoid(logits) - x)^2) or bernoulli (cross-entropy with
     logits, whose gradient does not vanish on small objects the decoder has written off)"""
@@ -219,6 +223,7 @@ class BaseAgent:
                 output_selu=self.config.output_selu,
                 logvar_bounds=self.config.logvar_bounds,
                 activation=self.config.activation,
+                pooled_encoder=self.config.pooled_encoder,
             )
             self._build()
         self.modules().to(self.device, memory_format=torch.channels_last)

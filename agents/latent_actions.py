@@ -25,6 +25,7 @@ from flatland_env.validation import check_choice, check_number, check_positive_i
 from vae.angle_uniformity import angle_uniformity_penalty
 from vae.groups import SYMBOLS, GroupRepresentation
 from vae.model import VAEOutput, reconstruction_loss, vae_loss
+from vae.pair_distinctness import pair_distinctness_penalty
 from vae.plane_moments import plane_moment_penalty
 from vae.preprocess import obs_to_tensor, tensor_to_frames
 from vae.so3 import BLOCK, SO3Representation
@@ -71,6 +72,14 @@ class LatentActionConfig(AgentConfig):
     """weight of the angle-uniformity penalty on the batch's codes: each plane's code angles evenly spread, as a
     linear code of uniformly visited orbits has them; closes the gap that k-step pairs leave (0: off;
     docs/method.md, "k-step pairs")"""
+    distinct: float = 0.0
+    """weight of the pair-distinctness hinge: each pair's two codes at least distinct_margin of the batch's spread
+    apart. Every action changes the state, so a pair whose codes coincide shows a factor the code does not hold;
+    unlike the latent loss, the hinge is not flat at an encoder blind to it (0: off; docs/method.md,
+    "Pair distinctness")"""
+    distinct_margin: float = 0.05
+    """margin of the distinctness hinge, as a share of the code's spread (a faithful code moves a pair by
+    2(1 - cos t) r^2 for its plane's turn t and radius r)"""
     angle_lr: float = 0.1
     """learning rate of the representation angles"""
     structure: tuple[str, ...] = ("c+", "c-")
@@ -118,6 +127,8 @@ class LatentActionConfig(AgentConfig):
                              f"off (predicted_recon=0); turn it on with predicted_recon > 0")
         check_number("plane_moments", self.plane_moments)
         check_number("angle_uniformity", self.angle_uniformity)
+        check_number("distinct", self.distinct)
+        check_number("distinct_margin", self.distinct_margin, 0.0, 4.0, low_open=True)
         check_lr("angle_lr", self.angle_lr)
         check_number("angle_init", self.angle_init, 0.0, 3.15)
         check_number("stop_error", self.stop_error)
@@ -250,7 +261,7 @@ class LatentActionAgent(BaseAgent):
     def _add_code_penalties(self, loss: torch.Tensor, mu1: torch.Tensor, mu2: torch.Tensor,
                             stats: dict[str, torch.Tensor]) -> torch.Tensor:
         """``loss`` plus the label-free penalties on the batch's codes mu(x) and mu(x') whose weights are on
-        (``plane_moments``, ``angle_uniformity``), their values to ``stats``."""
+        (``plane_moments``, ``angle_uniformity``, ``distinct``), their values to ``stats``."""
         c = self.config
         for name, weight, penalty in (("plane_moments", c.plane_moments, plane_moment_penalty),
                                       ("angle_uniformity", c.angle_uniformity, angle_uniformity_penalty)):
@@ -258,6 +269,10 @@ class LatentActionAgent(BaseAgent):
                 value = penalty(torch.cat([mu1, mu2]))
                 loss = loss + weight * value
                 stats[name] = value.detach()
+        if c.distinct > 0:
+            value = pair_distinctness_penalty(mu1, mu2, c.distinct_margin)
+            loss = loss + c.distinct * value
+            stats["distinct"] = value.detach()
         return loss
 
     def progress_stats(self, stats: dict[str, float]) -> dict[str, str]:

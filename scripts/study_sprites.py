@@ -2,6 +2,7 @@
 
     python scripts/study_sprites.py --candidates claim6 predicted known-group --seeds 1 2 --updates 3000 --jobs 2
     python scripts/study_sprites.py --pair-probe equivariance inverse --seeds 0 1 --jobs 2
+    python scripts/study_sprites.py --supervised relu --pooled       # the encoder that also sees its maps' maxima
 
 Each (candidate, seed) trains ForwardVAE on hearts for --updates and, at every check, records the
 learned angles and a labelled probe of what each latent plane holds; runs already kept under
@@ -43,6 +44,8 @@ class Args:
     instead of training candidates"""
     pair_updates: int = 6000
     """updates of each pair-turn probe"""
+    pooled: bool = False
+    """give the probes' encoders (--supervised, --pair-probe) the spatial maxima of their conv maps as well"""
 
 
 def _one(candidate: str, seed: int, updates: int, check_every: int, threads: int, path: str) -> str:
@@ -59,25 +62,25 @@ def _one(candidate: str, seed: int, updates: int, check_every: int, threads: int
         f"{k} {v['r2']}" for k, v in last["probe"].items())
 
 
-def _supervised(activation: str, updates: int, threads: int, path: str) -> str:
+def _supervised(activation: str, updates: int, pooled: bool, threads: int, path: str) -> str:
     import torch
 
     from experiments.sprites_study import supervised_turn_probe
 
     torch.set_num_threads(threads)
-    record = supervised_turn_probe(activation, updates)
+    record = supervised_turn_probe(activation, updates, pooled=pooled)
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     Path(path).write_text(json.dumps(record, indent=1))
     return f"supervised turn probe, {activation}: R^2 " + ", ".join(str(c["turn_r2"]) for c in record["checks"])
 
 
-def _pair(objective: str, seed: int, updates: int, check_every: int, threads: int, path: str) -> str:
+def _pair(objective: str, seed: int, updates: int, check_every: int, pooled: bool, threads: int, path: str) -> str:
     import torch
 
     from experiments.sprites_study import pair_turn_probe
 
     torch.set_num_threads(threads)
-    record = pair_turn_probe(objective, seed, updates, check_every)
+    record = pair_turn_probe(objective, seed, updates, check_every, pooled=pooled)
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     Path(path).write_text(json.dumps(record, indent=1))
     return f"pair-turn probe, {objective} seed {seed}: R^2 " + ", ".join(str(c["turn_r2"]) for c in record["checks"])
@@ -107,8 +110,9 @@ def main(args: Args) -> None:
             raise SystemExit(f"unknown activations {bad}; choose from {sorted(ACTIVATIONS)}")
         from experiments.sprites_study import SUPERVISED_DIR
 
-        paths = {a: args.out / SUPERVISED_DIR / f"{a}-{args.supervised_updates}.json" for a in args.supervised}
-        _run_all(args.jobs, [(_supervised, a, args.supervised_updates, args.threads, str(p))
+        tag = "-pooled" if args.pooled else ""
+        paths = {a: args.out / SUPERVISED_DIR / f"{a}{tag}-{args.supervised_updates}.json" for a in args.supervised}
+        _run_all(args.jobs, [(_supervised, a, args.supervised_updates, args.pooled, args.threads, str(p))
                              for a, p in paths.items() if not p.exists()])
         print(write_summary(args.out))
         return
@@ -120,9 +124,10 @@ def main(args: Args) -> None:
         if bad:
             raise SystemExit(f"unknown pair objectives {bad}; choose from {sorted(PAIR_OBJECTIVES)}")
         check_tuning_seeds(args.seeds)
-        paths = {(o, s): args.out / PAIR_DIR / f"{o}-{args.pair_updates}_s{s}.json"
+        tag = "-pooled" if args.pooled else ""
+        paths = {(o, s): args.out / PAIR_DIR / f"{o}{tag}-{args.pair_updates}_s{s}.json"
                  for o in args.pair_probe for s in args.seeds}
-        _run_all(args.jobs, [(_pair, o, s, args.pair_updates, args.check_every, args.threads, str(p))
+        _run_all(args.jobs, [(_pair, o, s, args.pair_updates, args.check_every, args.pooled, args.threads, str(p))
                              for (o, s), p in paths.items() if not p.exists()])
         print(write_summary(args.out))
         return

@@ -42,11 +42,12 @@ class VAE(nn.Module):
         output_selu: bool = False,
         logvar_bounds: tuple[float, float] | None = None,
         activation: str = "selu",
+        pooled_encoder: bool = False,
     ) -> None:
         super().__init__()
         self.latent_size = latent_size
         self.encoder = Encoder(in_channels, latent_size, channels, hidden, frame_size, output_selu, logvar_bounds,
-                               activation)
+                               activation, pooled_encoder)
         self.decoder = Decoder(in_channels, latent_size, tuple(reversed(channels)), hidden, frame_size, activation)
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -38,6 +38,10 @@ class Encoder(nn.Module):
 
     ``output_selu`` reproduces the original's SELU on the output layer; it floors the means
     at -1.758 and flattens the latent circles, so it is off by default (docs/method.md).
+
+    ``pooled`` also feeds the spatial maximum of each channel of the last two conv maps to the FC layers. That
+    view is nearly the same wherever a small object sits, so its shape (a heart's turn) is learned once for every
+    position, where the flattened map alone must learn it per grid cell (docs/method.md, "The backbone").
     """
 
     def __init__(
@@ -50,6 +54,7 @@ class Encoder(nn.Module):
         output_selu: bool = False,
         logvar_bounds: tuple[float, float] | None = None,
         activation: str = "selu",
+        pooled: bool = False,
     ) -> None:
         super().__init__()
         _check_positive(in_channels=in_channels, latent_size=latent_size, hidden=hidden, frame_size=frame_size)
@@ -68,16 +73,28 @@ class Encoder(nn.Module):
             layers += [nn.Conv2d(c_in, c, 4, 2, 1), act()]
             c_in = c
         self.convs = nn.Sequential(*layers)
+        self.pooled = bool(pooled)
         side = frame_size // 2 ** len(channels)
-        self.fc = nn.Sequential(
-            nn.Flatten(), nn.Linear(c_in * side * side, hidden), act(), nn.Linear(hidden, hidden), act()
-        )
+        width = c_in * side * side + (sum(int(c) for c in channels[-2:]) if self.pooled else 0)
+        # Flatten is a no-op on features(); it is kept so that saved state dicts keep their keys
+        self.fc = nn.Sequential(nn.Flatten(), nn.Linear(width, hidden), act(), nn.Linear(hidden, hidden), act())
         self.head = nn.Linear(hidden, 2 * latent_size)
         self.output_act = nn.SELU() if output_selu else nn.Identity()
         self.latent_size = latent_size
 
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """The FC layers' input: the last conv map flattened, then (``pooled``) the last two maps' maxima."""
+        if not self.pooled:
+            return self.convs(x).flatten(1)
+        maps = []
+        for i, layer in enumerate(self.convs):
+            x = layer(x)
+            if i % 2 == 1:  # after each conv's activation
+                maps.append(x)
+        return torch.cat([x.flatten(1)] + [m.amax((2, 3)) for m in maps[-2:]], 1)
+
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        features = self.fc(self.convs(x))
+        features = self.fc(self.features(x))
         # the posterior head runs in float32 even under bf16 autocast: the log-variance is exponentiated
         with torch.autocast(x.device.type, enabled=False):
             h = self.output_act(self.head(features.float()))

@@ -304,3 +304,34 @@ def test_plane_moments_add_the_weighted_penalty_of_both_frames_codes(model):
     plain_loss, plain_stats = agent._loss(batch, *labels)
     assert "plane_moments" not in plain_stats  # off: the paper's loss
     assert float(loss - plain_loss) == pytest.approx(7.0 * stats["plane_moments"], rel=1e-3)
+
+
+@pytest.mark.parametrize("model", ["rgrvae", "forward"])
+def test_distinct_adds_the_weighted_hinge_on_each_pair_s_two_codes(model):
+    from vae.pair_distinctness import pair_distinctness_penalty
+
+    torch.manual_seed(0)
+    agent = tiny_agent(model, distinct=3.0, distinct_margin=0.5)
+    batch, truth = split_labels(agent.source.next_batch(8))
+    labels = (truth.actions,) if agent.uses_labels else ()
+    state = agent.generator.get_state()
+    loss, stats = agent._loss(batch, *labels)
+    with torch.no_grad(), agent.autocast():
+        mu1, mu2 = (agent.vae.encode(obs_to_tensor(o, agent.device))[0].float() for o in (batch.obs, batch.next_obs))
+    assert stats["distinct"] == pytest.approx(float(pair_distinctness_penalty(mu1, mu2, 0.5)), rel=1e-2, abs=1e-4)
+    assert stats["distinct"] > 0  # an untrained encoder barely tells a pair's frames apart
+    agent.config.distinct = 0.0
+    agent.generator.set_state(state)
+    plain_loss, plain_stats = agent._loss(batch, *labels)
+    assert "distinct" not in plain_stats  # off: the paper's loss
+    assert float((loss - plain_loss).detach()) == pytest.approx(3.0 * stats["distinct"], rel=1e-3)
+
+
+def test_a_pooled_encoder_agent_saves_and_loads_with_its_encoder(tmp_path):
+    agent = tiny_agent("forward", pooled_encoder=True)
+    assert agent.vae.encoder.pooled
+    agent.save(tmp_path / "a.pt")
+    loaded = type(agent).load(tmp_path / "a.pt")
+    assert loaded.config.pooled_encoder and loaded.vae.encoder.pooled
+    for key, value in agent.vae.state_dict().items():
+        assert torch.equal(value, loaded.vae.state_dict()[key]), key

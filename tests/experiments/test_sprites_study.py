@@ -66,6 +66,17 @@ def test_supervised_turn_probe_records_r2_at_every_check_and_the_summary_shows_i
     assert "| relu | 0 | 4 | " in text and "| selu | 0 | 4 | " in text and "R^2 at each check (2, 4)" in text
 
 
+def test_probes_take_the_pooled_encoder_and_say_so(tmp_path):
+    from experiments.sprites_study import pair_table, pair_turn_probe, supervised_turn_probe
+
+    assert supervised_turn_probe("relu", updates=2, check_every=2, batch_size=4, pooled=True)["pooled"] is True
+    record = pair_turn_probe("equivariance-distinct", 0, updates=2, check_every=2, batch_size=4, pooled=True)
+    assert record["pooled"] is True and np.isfinite(record["checks"][0]["loss"])
+    (tmp_path / "pair-turn").mkdir()
+    (tmp_path / "pair-turn" / "equivariance-distinct-pooled-2_s0.json").write_text(__import__("json").dumps(record))
+    assert "| equivariance-distinct | relu, pooled | 0 | 2 | " in pair_table(tmp_path)
+
+
 def test_the_pair_objectives_are_least_for_a_plane_holding_the_turn_and_not_for_an_invariant():
     """The pair-turn probe asks whether gradient descent finds the turn; for that to mean anything, a plane holding
     the turn must score the objective's least value, and one holding a feature no action changes must not."""
@@ -107,4 +118,5 @@ def test_pair_turn_probe_records_every_check_refuses_held_out_seeds_and_the_summ
     (tmp_path / PAIR_DIR / "equivariance-4_s0.json").write_text(json.dumps(record))
     write_summary(tmp_path)
     text = (tmp_path / "summary.md").read_text()
-    assert "| equivariance | 0 | 4 | " in text and "Can a pair objective find the turn?" in text
+    assert "| equivariance | relu | 0 | 4 | " in text and "Can a pair objective find the turn?" in text
+    assert all(0.0 <= c["turn_eta2"] <= 1.0 for c in record["checks"]) and record["pooled"] is False

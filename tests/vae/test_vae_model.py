@@ -99,3 +99,43 @@ def test_bad_network_arguments():
         VAE(latent_size=0)
     with pytest.raises(ValueError, match="divisible"):
         VAE(frame_size=60)
+
+
+def _heart() -> torch.Tensor:
+    """A Sprites-v0 heart clear of the frame's edges, (1, 1, 64, 64) in [0, 1]."""
+    from flatland_env.worlds.sprites import render_sprites
+
+    frame = render_sprites(np.array([[0, 3, 8, 8, 8]]), 64, ("heart",))
+    return torch.as_tensor(frame, dtype=torch.float32).permute(0, 3, 1, 2) / 255
+
+
+def test_pooled_encoder_sees_a_sprite_the_same_wherever_it_sits():
+    """The pooled view is the maxima of the last two conv maps: a shift by the last map's stride (16 px) moves the
+    sprite's responses between cells but leaves their maxima as they were, while the flattened map changes. (The
+    conv biases are zeroed so that the black background answers like the zero padding at the frame's edge.)"""
+    from vae.nets import Encoder
+
+    torch.manual_seed(0)
+    encoder = Encoder(1, 8, activation="relu", pooled=True).eval()
+    with torch.no_grad():
+        for layer in encoder.convs:
+            if isinstance(layer, torch.nn.Conv2d):
+                layer.bias.zero_()
+        heart = _heart()
+        here, there = encoder.features(heart), encoder.features(torch.roll(heart, (16, 16), (2, 3)))
+    pooled = 32 + 32
+    assert here.shape == (1, 512 + pooled)
+    assert torch.allclose(here[:, -pooled:], there[:, -pooled:], atol=1e-6)
+    assert not torch.allclose(here[:, :-pooled], there[:, :-pooled], atol=1e-3)
+
+
+def test_pooled_encoder_is_off_by_default_and_keeps_the_flat_encoder_s_state_dict_keys():
+    """Checkpoints of the flat encoder load unchanged: its parameter names and shapes are the paper's."""
+    from vae.nets import Encoder
+
+    flat, pooled = Encoder(1, 8), Encoder(1, 8, pooled=True)
+    assert not flat.pooled
+    flat_shapes = {k: tuple(v.shape) for k, v in flat.state_dict().items()}
+    assert flat_shapes["fc.1.weight"] == (256, 512) and "fc.3.weight" in flat_shapes
+    assert {k: tuple(v.shape) for k, v in pooled.state_dict().items()}["fc.1.weight"] == (256, 512 + 64)
+    assert set(flat_shapes) == set(pooled.state_dict())
