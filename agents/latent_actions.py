@@ -73,13 +73,13 @@ class LatentActionConfig(AgentConfig):
     linear code of uniformly visited orbits has them; closes the gap that k-step pairs leave (0: off;
     docs/method.md, "k-step pairs")"""
     distinct: float = 0.0
-    """weight of the pair-distinctness hinge: each pair's two codes at least distinct_margin of the batch's spread
-    apart. Every action changes the state, so a pair whose codes coincide shows a factor the code does not hold;
-    unlike the latent loss, the hinge is not flat at an encoder blind to it (0: off; docs/method.md,
-    "Pair distinctness")"""
-    distinct_margin: float = 0.05
-    """margin of the distinctness hinge, as a share of the code's spread (a faithful code moves a pair by
-    2(1 - cos t) r^2 for its plane's turn t and radius r)"""
+    """weight of the pair-distinctness hinge: each pair's two codes at least distinct_margin of the code's rms
+    spread apart. Every action changes the state, so a pair whose codes coincide shows a factor the code does
+    not hold; the hinge pays for it where the latent loss does not (0: off; docs/method.md, "Pair distinctness")"""
+    distinct_margin: float = 0.2
+    """margin of the distinctness hinge, as a share of the code's rms spread (a faithful code moves a pair by
+    sqrt(2(1 - cos t)) r for its plane's turn t and radius r); at most 2, since a pair's mean distance is at
+    most twice the rms spread"""
     angle_lr: float = 0.1
     """learning rate of the representation angles"""
     structure: tuple[str, ...] = ("c+", "c-")
@@ -128,7 +128,7 @@ class LatentActionConfig(AgentConfig):
         check_number("plane_moments", self.plane_moments)
         check_number("angle_uniformity", self.angle_uniformity)
         check_number("distinct", self.distinct)
-        check_number("distinct_margin", self.distinct_margin, 0.0, 4.0, low_open=True)
+        check_number("distinct_margin", self.distinct_margin, 0.0, 2.0, low_open=True)
         check_lr("angle_lr", self.angle_lr)
         check_number("angle_init", self.angle_init, 0.0, 3.15)
         check_number("stop_error", self.stop_error)

@@ -311,20 +311,26 @@ def test_distinct_adds_the_weighted_hinge_on_each_pair_s_two_codes(model):
     from vae.pair_distinctness import pair_distinctness_penalty
 
     torch.manual_seed(0)
-    agent = tiny_agent(model, distinct=3.0, distinct_margin=0.5)
+    agent = tiny_agent(model, distinct=3.0, distinct_margin=1.5)
     batch, truth = split_labels(agent.source.next_batch(8))
     labels = (truth.actions,) if agent.uses_labels else ()
     state = agent.generator.get_state()
     loss, stats = agent._loss(batch, *labels)
     with torch.no_grad(), agent.autocast():
         mu1, mu2 = (agent.vae.encode(obs_to_tensor(o, agent.device))[0].float() for o in (batch.obs, batch.next_obs))
-    assert stats["distinct"] == pytest.approx(float(pair_distinctness_penalty(mu1, mu2, 0.5)), rel=1e-2, abs=1e-4)
-    assert stats["distinct"] > 0  # an untrained encoder barely tells a pair's frames apart
+    assert stats["distinct"] == pytest.approx(float(pair_distinctness_penalty(mu1, mu2, 1.5)), rel=1e-2, abs=1e-4)
+    assert stats["distinct"] > 0  # the margin is set above what an untrained encoder gives
     agent.config.distinct = 0.0
     agent.generator.set_state(state)
     plain_loss, plain_stats = agent._loss(batch, *labels)
     assert "distinct" not in plain_stats  # off: the paper's loss
     assert float((loss - plain_loss).detach()) == pytest.approx(3.0 * stats["distinct"], rel=1e-3)
+
+
+@pytest.mark.parametrize("margin", [0.0, 2.5, float("nan")])
+def test_the_agents_refuse_a_distinctness_margin_outside_its_range(margin):
+    with pytest.raises(ValueError, match="distinct_margin"):
+        tiny_agent("forward", distinct=1.0, distinct_margin=margin)
 
 
 def test_a_pooled_encoder_agent_saves_and_loads_with_its_encoder(tmp_path):

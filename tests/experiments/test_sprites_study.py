@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -59,21 +61,30 @@ def test_supervised_turn_probe_records_r2_at_every_check_and_the_summary_shows_i
     assert all(c["turn_r2"] <= 1.0 for c in record["checks"])
     (tmp_path / "supervised-turn").mkdir()
     for name in ("relu", "selu"):  # selu.json matches the study runs' s*.json: it must not be read as one
-        (tmp_path / "supervised-turn" / f"{name}.json").write_text(__import__("json").dumps(
+        (tmp_path / "supervised-turn" / f"{name}.json").write_text(json.dumps(
             {**record, "activation": name}))
     write_summary(tmp_path)
     text = (tmp_path / "summary.md").read_text()
     assert "| relu | 0 | 4 | " in text and "| selu | 0 | 4 | " in text and "R^2 at each check (2, 4)" in text
 
 
-def test_probes_take_the_pooled_encoder_and_say_so(tmp_path):
+def test_probes_take_the_pooled_encoder_and_say_so(tmp_path, monkeypatch):
+    import vae.nets
     from experiments.sprites_study import pair_table, pair_turn_probe, supervised_turn_probe
 
+    built = []
+
+    class Recorded(vae.nets.Encoder):  # the probes import the encoder when called: record what they build
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            built.append(self.pooled)
+
+    monkeypatch.setattr(vae.nets, "Encoder", Recorded)
     assert supervised_turn_probe("relu", updates=2, check_every=2, batch_size=4, pooled=True)["pooled"] is True
     record = pair_turn_probe("equivariance-distinct", 0, updates=2, check_every=2, batch_size=4, pooled=True)
-    assert record["pooled"] is True and np.isfinite(record["checks"][0]["loss"])
+    assert record["pooled"] is True and np.isfinite(record["checks"][0]["loss"]) and built == [True, True]
     (tmp_path / "pair-turn").mkdir()
-    (tmp_path / "pair-turn" / "equivariance-distinct-pooled-2_s0.json").write_text(__import__("json").dumps(record))
+    (tmp_path / "pair-turn" / "equivariance-distinct-pooled-2_s0.json").write_text(json.dumps(record))
     assert "| equivariance-distinct | relu, pooled | 0 | 2 | " in pair_table(tmp_path)
 
 
@@ -92,10 +103,16 @@ def test_the_pair_objectives_are_least_for_a_plane_holding_the_turn_and_not_for_
     turn = torch.as_tensor(np.where(factor == 2, 2 * np.pi * step / 40, 0.0), dtype=torch.float32)
     circle = lambda v, n: torch.as_tensor(np.stack([np.cos(2 * np.pi * v / n), np.sin(2 * np.pi * v / n)], 1),  # noqa: E731
                                           dtype=torch.float32)
-    held, _ = pair_objective("equivariance", circle(orientation, 40), circle(after, 40), turn)
     invariant = circle(rng.integers(0, 4, n), 4)  # x mod 4, say: no action of offset 4 changes it
-    missed, relative = pair_objective("equivariance", invariant, invariant, turn)
-    assert float(held) < 0.01 < float(relative) and float(missed) > 0.05
+    missed_plain, _ = pair_objective("equivariance", invariant, invariant, turn)
+    missed_distinct, _ = pair_objective("equivariance-distinct", invariant, invariant, turn)
+    assert float(missed_distinct) > float(missed_plain) + 1  # the hinge pays for each turned pair kept in place
+    for objective in ("equivariance", "equivariance-distinct"):
+        held, _ = pair_objective(objective, circle(orientation, 40), circle(after, 40), turn)
+        missed, relative = pair_objective(objective, invariant, invariant, turn)
+        twice, _ = pair_objective(objective, circle(orientation, 20), circle(after, 20), turn)  # the turn doubled
+        assert float(held) < 0.01 < float(relative) and float(missed) > 0.05, objective
+        assert float(twice) > float(held) + 0.05, objective
 
 
 def test_pair_turn_probe_records_every_check_refuses_held_out_seeds_and_the_summary_shows_it(tmp_path):
@@ -120,3 +137,17 @@ def test_pair_turn_probe_records_every_check_refuses_held_out_seeds_and_the_summ
     text = (tmp_path / "summary.md").read_text()
     assert "| equivariance | relu | 0 | 4 | " in text and "Can a pair objective find the turn?" in text
     assert all(0.0 <= c["turn_eta2"] <= 1.0 for c in record["checks"]) and record["pooled"] is False
+
+
+def test_every_kept_study_run_names_a_candidate_and_every_kept_probe_an_objective():
+    """A kept run can be rerun only while its candidate (or probe objective) is still defined."""
+    from pathlib import Path
+
+    from experiments.sprites_study import CANDIDATES, PAIR_DIR, PAIR_OBJECTIVES, SUPERVISED_DIR
+
+    root = Path(__file__).resolve().parents[2] / "results" / "tuning" / "sprites"
+    runs = [p for p in root.iterdir() if p.is_dir() and p.name not in (SUPERVISED_DIR, PAIR_DIR)]
+    assert runs
+    assert not [p.name for p in runs if p.name.rsplit("-", 1)[0] not in CANDIDATES]
+    probes = [json.loads(p.read_text())["objective"] for p in (root / PAIR_DIR).glob("*.json")]
+    assert probes and set(probes) <= set(PAIR_OBJECTIVES)
