@@ -76,6 +76,13 @@ CANDIDATES: dict[str, dict[str, Any]] = {
     "known-group-relu-pooled": {"fix_angles": True, "activation": "relu", "pooled_encoder": True},
     "known-group-relu-pooled-distinct-1000": {"fix_angles": True, "activation": "relu", "pooled_encoder": True,
                                               "distinct": 1000.0, "distinct_margin": 0.2},
+    # the predicted-frame loss asks each action's plane to hold what the action changes: with the hinge, the turn?
+    # (controls: predicted-known-group-relu-pooled, predicted-relu-pooled)
+    "predicted-known-group-relu-pooled-distinct-1000": {"predicted_recon": 1.0, "fix_angles": True,
+                                                        "activation": "relu", "pooled_encoder": True,
+                                                        "distinct": 1000.0, "distinct_margin": 0.2},
+    "predicted-relu-pooled-distinct-1000": {"predicted_recon": 1.0, "activation": "relu", "pooled_encoder": True,
+                                            "distinct": 1000.0, "distinct_margin": 0.2},
 }
 #: the acted factors of Sprites-v0 (factor columns 1-4), in the order of their action pairs and latent planes
 FACTORS = ("scale", "orientation", "x", "y")
