@@ -263,16 +263,15 @@ class LatentActionAgent(BaseAgent):
         """``loss`` plus the label-free penalties on the batch's codes mu(x) and mu(x') whose weights are on
         (``plane_moments``, ``angle_uniformity``, ``distinct``), their values to ``stats``."""
         c = self.config
-        for name, weight, penalty in (("plane_moments", c.plane_moments, plane_moment_penalty),
-                                      ("angle_uniformity", c.angle_uniformity, angle_uniformity_penalty)):
+        both = torch.cat([mu1, mu2]) if c.plane_moments > 0 or c.angle_uniformity > 0 else None  # built once
+        for name, weight, value_of in (
+                ("plane_moments", c.plane_moments, lambda: plane_moment_penalty(both)),
+                ("angle_uniformity", c.angle_uniformity, lambda: angle_uniformity_penalty(both)),
+                ("distinct", c.distinct, lambda: pair_distinctness_penalty(mu1, mu2, c.distinct_margin))):
             if weight > 0:
-                value = penalty(torch.cat([mu1, mu2]))
+                value = value_of()
                 loss = loss + weight * value
                 stats[name] = value.detach()
-        if c.distinct > 0:
-            value = pair_distinctness_penalty(mu1, mu2, c.distinct_margin)
-            loss = loss + c.distinct * value
-            stats["distinct"] = value.detach()
         return loss
 
     def progress_stats(self, stats: dict[str, float]) -> dict[str, str]:
