@@ -3,6 +3,7 @@
     python scripts/study_sprites.py --candidates claim6 predicted known-group --seeds 1 2 --updates 3000 --jobs 2
     python scripts/study_sprites.py --pair-probe equivariance inverse --seeds 0 1 --jobs 2
     python scripts/study_sprites.py --supervised relu --pooled       # the encoder that also sees its maps' maxima
+    python scripts/study_sprites.py --step-errors runs/reproduce/claim6/forward-recipe_s100  # a trained plane's misses
 
 Each (candidate, seed) trains ForwardVAE on hearts for --updates and, at every check, records the
 learned angles and a labelled probe of what each latent plane holds; runs already kept under
@@ -46,6 +47,9 @@ class Args:
     """updates of each pair-turn probe"""
     pooled: bool = False
     """give the probes' encoders (--supervised, --pair-probe) the spatial maxima of their conv maps as well"""
+    step_errors: list[Path] = field(default_factory=list)
+    """ForwardVAE run folders (with checkpoint.pt) on hearts: record how each factor's action misses on its plane
+    (experiments.sprites_study.orbit_step_errors) instead of training"""
 
 
 def _one(candidate: str, seed: int, updates: int, check_every: int, threads: int, path: str) -> str:
@@ -101,6 +105,20 @@ def main(args: Args) -> None:
     if args.check_every < 1 or args.pair_updates < args.check_every:
         raise SystemExit(f"--check-every must be >= 1 and --pair-updates >= it, got {args.check_every} and "
                          f"{args.pair_updates}")
+
+    if args.step_errors:
+        from experiments.sprites_study import STEP_DIR, checkpoint_step_errors
+
+        for run_dir in args.step_errors:
+            try:
+                record = checkpoint_step_errors(run_dir)
+            except (FileNotFoundError, ValueError) as e:
+                raise SystemExit(f"--step-errors {run_dir}: {e}") from e
+            path = args.out / STEP_DIR / f"{record['run']}.json"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(record, indent=1))
+        print(write_summary(args.out))
+        return
 
     if args.supervised:
         from vae.nets import ACTIVATIONS

@@ -40,6 +40,60 @@ def test_a_factor_the_code_does_not_hold_scores_no_better_than_its_mean(factors)
     assert probe["x"]["r2"] > 0.8
 
 
+def test_a_plane_turned_three_steps_per_action_holds_the_orientation_but_the_probe_reads_no_turn(factors):
+    """Why the study's runs can hold the orientation on its own plane (eta^2 near 1) with the probe's R^2 below 0: a
+    plane at 3 * 2pi/10 per action (k = 3, as faithful as k = 1) puts turns 13 orientations apart side by side, so
+    the probe's trees, fitting the turn's cosine and sine, find no smooth map from the plane to them."""
+    rng = np.random.default_rng(2)
+    turn = 2 * np.pi * factors[:, 2] / 40
+    probes = {}
+    for k in (1, 3):
+        codes = _codes(rng, factors, True)
+        codes[:, 2:4] = np.stack([np.cos(k * turn), np.sin(k * turn)], 1) + 0.1 * rng.normal(size=(len(factors), 2))
+        probes[k] = code_probe(codes, factors)["orientation"]
+    assert probes[1]["plane_eta2"][1] > 0.95 and probes[1]["r2"] > 0.8  # the same noise, one step: read
+    assert probes[3]["plane_eta2"][1] > 0.95 and probes[3]["r2"] < 0.2
+
+
+def _rotation_blocks(angles):
+    out = np.zeros((8, 8, 8))
+    for a in range(8):  # action 2f+1 is factor f's "+": its plane turns by the angle, every other plane stays
+        out[a] = np.eye(8)
+        f, sign = a // 2, 1 if a % 2 else -1
+        c, s = np.cos(sign * angles[f]), np.sin(sign * angles[f])
+        out[a, 2 * f:2 * f + 2, 2 * f:2 * f + 2] = [[c, -s], [s, c]]
+    return out
+
+
+def test_orbit_step_errors_tell_a_faithful_plane_from_one_that_flips_or_turns_by_another_angle():
+    from experiments.sprites_study import orbit_step_errors
+
+    sizes = (6, 40, 32, 32)  # a faithful code: each factor's plane at 2 pi v / size; its offset-4 step is rho's angle
+    steps = [2 * np.pi * 4 / n for n in sizes]
+
+    def faithful(f):
+        return np.concatenate([np.stack([np.cos(2 * np.pi * f[:, i + 1] / n), np.sin(2 * np.pi * f[:, i + 1] / n)], 1)
+                               for i, n in enumerate(sizes)], 1)
+
+    def flipping(f):  # the orientation plane flips sign with every other orbit step instead of turning
+        z = faithful(f)
+        z[:, 2:4] = np.where((f[:, 2] // 4 % 2 == 0)[:, None], 1.0, -1.0) * np.array([1.0, 0.2])
+        return z
+
+    def by(key):
+        return lambda errors: [e[key] for e in errors]
+
+    median, resultant = by("median"), by("resultant")
+    exact = orbit_step_errors(faithful, _rotation_blocks(steps))
+    assert max(median(exact)) < 1e-6 and min(resultant(exact)) > 1 - 1e-6
+    flips = orbit_step_errors(flipping, _rotation_blocks(steps))
+    assert flips[1]["median"] > 1.0 and max(median(flips)[:1] + median(flips)[2:]) < 1e-6
+    # rho one step ahead of a plane that turns steadily: every step misses by the same -0.1
+    ahead = orbit_step_errors(faithful, _rotation_blocks([steps[0], steps[1] + 0.1, *steps[2:]]))
+    assert ahead[1]["median"] == pytest.approx(0.1, abs=1e-3) and ahead[1]["mean"] == pytest.approx(-0.1, abs=1e-3)
+    assert ahead[1]["resultant"] == pytest.approx(1.0, abs=1e-6)
+
+
 def test_eta2_of_a_plane_that_is_a_function_of_the_factor_is_one():
     values = np.repeat(np.arange(5), 20)
     codes = np.stack([values, values**2, np.random.default_rng(0).normal(size=100), np.zeros(100)], 1).astype(float)
@@ -51,6 +105,50 @@ def test_held_out_seeds_are_refused_and_candidates_are_named():
     with pytest.raises(ValueError, match="kept for reporting"):
         study_run("claim6", 100, 10, 10)
     assert {"claim6", "predicted", "known-group", "predicted-known-group"} <= set(CANDIDATES)
+
+
+def test_claim6_recipe_runs_the_studied_candidate_with_its_budget():
+    """The held-out recipe rows of claim 6 must be the settings the study tuned, not a copy that drifted."""
+    from experiments.claims import CLAIM6_RECIPE_UPDATES, claim6_plans
+    from experiments.sprites_study import candidate_settings
+
+    plans = {p.name: p for p in claim6_plans((100,))}
+    studied, fix = candidate_settings(f"predicted-relu-pooled-distinct-1000-decay-{CLAIM6_RECIPE_UPDATES}")
+    assert not fix and plans["forward-recipe_s100"].agent == studied
+    assert plans["forward-recipe_s100"].total_steps == CLAIM6_RECIPE_UPDATES
+    rgrvae = plans["rgrvae-recipe_s100"]
+    assert rgrvae.total_steps == CLAIM6_RECIPE_UPDATES and rgrvae.data == plans["forward-recipe_s100"].data
+    for key in ("activation", "pooled_encoder", "predicted_recon", "distinct", "distinct_margin", "lr_decay_steps",
+                "stop_error", "latent_size", "recon_loss"):
+        assert rgrvae.agent[key] == studied[key], key
+
+
+def test_step_errors_of_a_checkpoint_are_kept_and_shown(tmp_path):
+    """``--step-errors`` reads a trained ForwardVAE's checkpoint, keeps its misses and the summary shows them; a run
+    on another world is refused by name."""
+    from agents.forward import ForwardVAE
+    from experiments.claims import HEARTS
+    from experiments.sprites_study import STEP_DIR, checkpoint_step_errors, write_summary
+    from flatland_env.pairs import PairSourceConfig
+
+    def saved(env_id, env_kwargs, name):
+        agent = ForwardVAE(PairSourceConfig(env_id, env_kwargs=env_kwargs, num_envs=1), seed=3, latent_size=8,
+                           channels=(4, 4, 4, 4), hidden=16, batch_size=4)
+        agent.learn(2, progress_bar=False)
+        (tmp_path / name).mkdir()
+        agent.save(tmp_path / name / "checkpoint.pt")
+        agent.source.close()
+        return tmp_path / name
+
+    record = checkpoint_step_errors(saved(HEARTS["env_id"], HEARTS["env_kwargs"], "forward_s3"))
+    assert (record["run"], record["seed"], record["updates"]) == ("forward_s3", 3, 2)
+    assert len(record["step_errors"]) == 4 and all(0 <= e["median"] <= np.pi for e in record["step_errors"])
+    (tmp_path / "out" / STEP_DIR).mkdir(parents=True)
+    (tmp_path / "out" / STEP_DIR / "forward_s3.json").write_text(json.dumps(record))
+    write_summary(tmp_path / "out")
+    assert "| forward_s3 | 3 | 2 | " in (tmp_path / "out" / "summary.md").read_text()
+    with pytest.raises(ValueError, match="Sprites hearts"):
+        checkpoint_step_errors(saved("Sprites-v0", {"offset": 4}, "all-shapes"))
 
 
 def test_supervised_turn_probe_records_r2_at_every_check_and_the_summary_shows_it(tmp_path):
@@ -143,10 +241,10 @@ def test_every_kept_study_run_names_a_candidate_and_every_kept_probe_an_objectiv
     """A kept run can be rerun only while its candidate (or probe objective) is still defined."""
     from pathlib import Path
 
-    from experiments.sprites_study import CANDIDATES, PAIR_DIR, PAIR_OBJECTIVES, SUPERVISED_DIR
+    from experiments.sprites_study import CANDIDATES, PAIR_DIR, PAIR_OBJECTIVES, STEP_DIR, SUPERVISED_DIR
 
     root = Path(__file__).resolve().parents[2] / "results" / "tuning" / "sprites"
-    runs = [p for p in root.iterdir() if p.is_dir() and p.name not in (SUPERVISED_DIR, PAIR_DIR)]
+    runs = [p for p in root.iterdir() if p.is_dir() and p.name not in (SUPERVISED_DIR, PAIR_DIR, STEP_DIR)]
     assert runs
     assert not [p.name for p in runs if p.name.rsplit("-", 1)[0] not in CANDIDATES]
     probes = [json.loads(p.read_text())["objective"] for p in (root / PAIR_DIR).glob("*.json")]
