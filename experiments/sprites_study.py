@@ -539,15 +539,17 @@ def write_summary(out: Path) -> str:
     return table
 
 
+def _section(title: str, about: str, table: str) -> str:
+    """A titled part of the summary, or nothing where no run of it is kept."""
+    return f"\n## {title}\n\n{about}\n\n{table}\n" if table else ""
+
+
 def _step_part(out: Path) -> str:
-    table = step_table(out)
-    if not table:
-        return ""
-    return ("\n## Do the trained planes turn with their factor? (checkpoints, labels read the result)\n\n"
-            "Written by `python scripts/study_sprites.py --step-errors <run folders>`: the step miss above "
-            "(`orbit_step_errors`) of ForwardVAE runs kept with their checkpoints, e.g. claim 6's held-out "
-            "`forward-recipe` runs (runs/reproduce/claim6/); read after the runs were made, as an evaluation.\n\n"
-            + table + "\n")
+    return _section("Do the trained planes turn with their factor? (checkpoints, labels read the result)",
+                    "Written by `python scripts/study_sprites.py --step-errors <run folders>`: the step miss above "
+                    "(`orbit_step_errors`) of ForwardVAE runs kept with their checkpoints, e.g. claim 6's held-out "
+                    "`forward-recipe` runs (runs/reproduce/claim6/); read after the runs were made, as an "
+                    "evaluation.", step_table(out))
 
 
 def _supervised_part(out: Path) -> str:
