@@ -200,8 +200,9 @@ def orbit_step_errors(code_of: Any, matrices: np.ndarray, bases: int = 6, seed: 
     factor's plane. Returns, per factor, the median |miss| (``median``), the circular mean of the signed misses
     (``mean``) and their resultant length (``resultant``, 1: every step misses by the same angle, 0: the misses
     scatter). A plane that turns by its learned angle at every step scores 0, 0, 1; one that turns steadily by
-    another angle misses by the difference at every step (resultant near 1); one whose codes scatter along the
-    orbit has a resultant near 0 and a median near pi/2. A plane can hold a factor (eta^2 near 1) and still miss.
+    another angle (a sign flip at every step is a turn by pi) misses by the difference at every step (resultant
+    near 1); one whose codes scatter along the orbit has a resultant near 0. A plane can hold a factor (eta^2 near
+    1) and still miss.
     ``code_of`` maps heart factor rows (N, 5) to codes (N, L); ``matrices`` are rho's (num_actions, L, L)."""
     from flatland_env.worlds.sprites import NUM_ORIENTATIONS, NUM_POSITIONS, NUM_SCALES
 
@@ -481,39 +482,55 @@ def summary_table(out: Path) -> str:
     return "\n".join(lines)
 
 
-#: where the step misses of trained ForwardVAE checkpoints are kept, one file per run
-STEP_DIR = "step-errors"
-
-
 def checkpoint_step_errors(run_dir: str | Path) -> dict[str, Any]:
-    """:func:`orbit_step_errors` of a ForwardVAE run on hearts, read from its folder's checkpoint after training (an
-    evaluation: labels read the result only)."""
+    """:func:`orbit_step_errors` of a ForwardVAE run on hearts with offset 4, read from its folder's checkpoint after
+    training (an evaluation: labels read the result only)."""
     from agents.forward import ForwardVAE
     from flatland_env.worlds.sprites import render_sprites
 
     run_dir = Path(run_dir)
     agent = ForwardVAE.load(run_dir / "checkpoint.pt")
-    if agent.source.config.env_kwargs.get("shapes") != "heart" or agent.spec.num_actions != 8:
-        raise ValueError(f"{run_dir}: the step misses are defined for ForwardVAE on Sprites hearts with offset 4, "
-                         f"got {agent.source.env_id} {agent.source.config.env_kwargs}")
-    errors = orbit_step_errors(lambda f: agent.encode(render_sprites(f, 64, ("heart",))),
-                               agent.action_representations())
-    return {"run": run_dir.name, "seed": agent.config.seed, "updates": agent.num_steps,
-            "angles": [round(abs(float(a)), 4) for a in agent.rho.effective_angles().detach().cpu()[::2]],
-            "step_errors": errors}
+    try:
+        kwargs = agent.source.config.env_kwargs
+        shapes = kwargs.get("shapes")
+        shapes = (shapes,) if isinstance(shapes, str) else tuple(shapes or ())
+        if agent.source.env_id != "Sprites-v0" or shapes != ("heart",) or kwargs.get("offset") != 4:
+            raise ValueError(f"{run_dir}: the step misses are defined for ForwardVAE on Sprites hearts with offset 4 "
+                             f"(--env-kwargs offset 4 shapes heart), got {agent.source.env_id} {dict(kwargs)}")
+        errors = orbit_step_errors(lambda f: agent.encode(render_sprites(f, 64, ("heart",))),
+                                   agent.action_representations())
+        return {"run": run_dir.name, "run_dir": str(run_dir), "seed": agent.config.seed, "updates": agent.num_steps,
+                "angles": [round(abs(float(a)), 4) for a in agent.rho.effective_angles().detach().cpu()[::2]],
+                "step_errors": errors}
+    finally:
+        agent.source.close()
 
 
 def step_table(out: Path) -> str:
     rows = []
-    for path in sorted((Path(out) / STEP_DIR).glob("*.json")):
+    for path in sorted(Path(out).glob("*.json")):
         r = json.loads(path.read_text())
         rows.append([r["run"], str(r["seed"]), f"{r['updates']:,}",
                      *(f"{a:.3f}: {_step_cell(e)}" for a, e in zip(r["angles"], r["step_errors"]))])
-    if not rows:
-        return ""
     header = ["run", "seed", "updates", *(f"{f}: angle: median (mean, resultant)" for f in FACTORS)]
     return "\n".join(["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
                      + ["| " + " | ".join(r) + " |" for r in rows])
+
+
+def write_step_summary(out: Path) -> str:
+    """``out``/summary.md: the step misses of the checkpoints kept in ``out``."""
+    table = step_table(out)
+    Path(out).mkdir(parents=True, exist_ok=True)
+    (Path(out) / "summary.md").write_text(
+        "# Do the trained planes turn with their factor? (ForwardVAE checkpoints on hearts)\n\n"
+        "Written by `python scripts/study_sprites.py --step-errors <run folders>` from each run's checkpoint, after "
+        "the run was made (an evaluation: labels read the result only). Per factor: rho's learned angle, then the "
+        "step miss (`experiments.sprites_study.orbit_step_errors`): the signed angle by which the factor's \"+\" "
+        "action misses the next state's code on the factor's own plane over whole orbits, as the median of its size, "
+        "its circular mean and the resultant length. 0 (+0.00, 1.00): the plane turns by rho's angle; a resultant "
+        "near 1 with a mean away from 0: it turns steadily by another angle; a resultant near 0: its codes scatter "
+        "along the orbit.\n\n" + table + "\n")
+    return table
 
 
 def _step_cell(miss: dict[str, float] | float) -> str:
@@ -535,21 +552,8 @@ def write_summary(out: Path) -> str:
         "orbits, as the median of its size, the circular mean of its sign and the resultant length "
         "(`orbit_step_errors`: 0 (+0.00, 1.00) for a plane that turns by its learned angle; a resultant near 1 with "
         "a mean away from 0: a plane turning steadily by another angle).\n\n"
-        f"{table}\n" + _step_part(out) + _supervised_part(out) + _pair_part(out))
+        f"{table}\n" + _supervised_part(out) + _pair_part(out))
     return table
-
-
-def _section(title: str, about: str, table: str) -> str:
-    """A titled part of the summary, or nothing where no run of it is kept."""
-    return f"\n## {title}\n\n{about}\n\n{table}\n" if table else ""
-
-
-def _step_part(out: Path) -> str:
-    return _section("Do the trained planes turn with their factor? (checkpoints, labels read the result)",
-                    "Written by `python scripts/study_sprites.py --step-errors <run folders>`: the step miss above "
-                    "(`orbit_step_errors`) of ForwardVAE runs kept with their checkpoints, e.g. claim 6's held-out "
-                    "`forward-recipe` runs (runs/reproduce/claim6/); read after the runs were made, as an "
-                    "evaluation.", step_table(out))
 
 
 def _supervised_part(out: Path) -> str:

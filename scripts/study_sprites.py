@@ -3,7 +3,7 @@
     python scripts/study_sprites.py --candidates claim6 predicted known-group --seeds 1 2 --updates 3000 --jobs 2
     python scripts/study_sprites.py --pair-probe equivariance inverse --seeds 0 1 --jobs 2
     python scripts/study_sprites.py --supervised relu --pooled       # the encoder that also sees its maps' maxima
-    python scripts/study_sprites.py --step-errors runs/reproduce/claim6/forward-recipe_s100  # a trained plane's misses
+    python scripts/study_sprites.py --step-errors runs/reproduce/claim6/forward-recipe_s10{0,1,2}  # planes' misses
 
 Each (candidate, seed) trains ForwardVAE on hearts for --updates and, at every check, records the
 learned angles and a labelled probe of what each latent plane holds; runs already kept under
@@ -48,8 +48,10 @@ class Args:
     pooled: bool = False
     """give the probes' encoders (--supervised, --pair-probe) the spatial maxima of their conv maps as well"""
     step_errors: list[Path] = field(default_factory=list)
-    """ForwardVAE run folders (with checkpoint.pt) on hearts: record how each factor's action misses on its plane
-    (experiments.sprites_study.orbit_step_errors) instead of training"""
+    """ForwardVAE run folders (with checkpoint.pt) on hearts with offset 4: record how each factor's action misses on
+    its plane (experiments.sprites_study.orbit_step_errors) instead of training"""
+    step_out: Path = Path("results/claim6/step-errors")
+    """where --step-errors keeps one JSON per run and its summary.md"""
 
 
 def _one(candidate: str, seed: int, updates: int, check_every: int, threads: int, path: str) -> str:
@@ -107,17 +109,23 @@ def main(args: Args) -> None:
                          f"{args.pair_updates}")
 
     if args.step_errors:
-        from experiments.sprites_study import STEP_DIR, checkpoint_step_errors
+        from experiments.sprites_study import checkpoint_step_errors, write_step_summary
 
-        for run_dir in args.step_errors:
+        if args.supervised or args.pair_probe:
+            raise SystemExit("--step-errors reads checkpoints; give it without --supervised or --pair-probe")
+        records = []
+        for run_dir in args.step_errors:  # all read before any is written: a bad folder leaves nothing half-done
             try:
-                record = checkpoint_step_errors(run_dir)
+                records.append(checkpoint_step_errors(run_dir))
             except (FileNotFoundError, ValueError) as e:
                 raise SystemExit(f"--step-errors {run_dir}: {e}") from e
-            path = args.out / STEP_DIR / f"{record['run']}.json"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(json.dumps(record, indent=1))
-        print(write_summary(args.out))
+        names = [r["run"] for r in records]
+        if len(set(names)) < len(names):
+            raise SystemExit(f"--step-errors: run folders must have distinct names, got {names}")
+        args.step_out.mkdir(parents=True, exist_ok=True)
+        for record in records:
+            (args.step_out / f"{record['run']}.json").write_text(json.dumps(record, indent=1))
+        print(write_step_summary(args.step_out))
         return
 
     if args.supervised:

@@ -86,8 +86,18 @@ def test_orbit_step_errors_tell_a_faithful_plane_from_one_that_flips_or_turns_by
     median, resultant = by("median"), by("resultant")
     exact = orbit_step_errors(faithful, _rotation_blocks(steps))
     assert max(median(exact)) < 1e-6 and min(resultant(exact)) > 1 - 1e-6
-    flips = orbit_step_errors(flipping, _rotation_blocks(steps))
-    assert flips[1]["median"] > 1.0 and max(median(flips)[:1] + median(flips)[2:]) < 1e-6
+    flips = orbit_step_errors(flipping, _rotation_blocks(steps))  # a sign flip per step: a steady turn by pi
+    assert flips[1]["mean"] == pytest.approx(np.pi - steps[1], abs=1e-3) and flips[1]["resultant"] > 1 - 1e-6
+    assert max(median(flips)[:1] + median(flips)[2:]) < 1e-6
+
+    def scattered(f):  # the orientation plane at an angle that is no function of the turn's order along the orbit
+        z = faithful(f)
+        angle = np.random.default_rng(0).uniform(0, 2 * np.pi, 40)[f[:, 2]]
+        z[:, 2:4] = np.stack([np.cos(angle), np.sin(angle)], 1)
+        return z
+
+    scatter = orbit_step_errors(scattered, _rotation_blocks(steps), bases=20)
+    assert scatter[1]["resultant"] < 0.3 and scatter[1]["median"] > 1.0
     # rho one step ahead of a plane that turns steadily: every step misses by the same -0.1
     ahead = orbit_step_errors(faithful, _rotation_blocks([steps[0], steps[1] + 0.1, *steps[2:]]))
     assert ahead[1]["median"] == pytest.approx(0.1, abs=1e-3) and ahead[1]["mean"] == pytest.approx(-0.1, abs=1e-3)
@@ -123,32 +133,33 @@ def test_claim6_recipe_runs_the_studied_candidate_with_its_budget():
         assert rgrvae.agent[key] == studied[key], key
 
 
-def test_step_errors_of_a_checkpoint_are_kept_and_shown(tmp_path):
-    """``--step-errors`` reads a trained ForwardVAE's checkpoint, keeps its misses and the summary shows them; a run
-    on another world is refused by name."""
+def test_step_errors_of_checkpoints_are_kept_and_shown_and_other_worlds_refused(tmp_path, load_script):
+    """``--step-errors`` reads trained ForwardVAE checkpoints, keeps their misses and a summary of them; a run on
+    another world (here all three shapes) is refused by name, and then nothing is written."""
     from agents.forward import ForwardVAE
     from experiments.claims import HEARTS
-    from experiments.sprites_study import STEP_DIR, checkpoint_step_errors, write_summary
     from flatland_env.pairs import PairSourceConfig
 
-    def saved(env_id, env_kwargs, name):
-        agent = ForwardVAE(PairSourceConfig(env_id, env_kwargs=env_kwargs, num_envs=1), seed=3, latent_size=8,
-                           channels=(4, 4, 4, 4), hidden=16, batch_size=4)
+    def saved(env_kwargs, name):
+        agent = ForwardVAE(PairSourceConfig(HEARTS["env_id"], env_kwargs=env_kwargs, num_envs=1), seed=3,
+                           latent_size=8, channels=(4, 4, 4, 4), hidden=16, batch_size=4)
         agent.learn(2, progress_bar=False)
         (tmp_path / name).mkdir()
         agent.save(tmp_path / name / "checkpoint.pt")
         agent.source.close()
         return tmp_path / name
 
-    record = checkpoint_step_errors(saved(HEARTS["env_id"], HEARTS["env_kwargs"], "forward_s3"))
+    script = load_script("study_sprites")
+    hearts, shapes = saved(HEARTS["env_kwargs"], "forward_s3"), saved({"offset": 4}, "all-shapes")
+    out = tmp_path / "out"
+    with pytest.raises(SystemExit, match="Sprites hearts with offset 4"):
+        script.main(script.Args(step_errors=[hearts, shapes], step_out=out))
+    assert not out.exists()
+    script.main(script.Args(step_errors=[hearts], step_out=out))
+    record = json.loads((out / "forward_s3.json").read_text())
     assert (record["run"], record["seed"], record["updates"]) == ("forward_s3", 3, 2)
     assert len(record["step_errors"]) == 4 and all(0 <= e["median"] <= np.pi for e in record["step_errors"])
-    (tmp_path / "out" / STEP_DIR).mkdir(parents=True)
-    (tmp_path / "out" / STEP_DIR / "forward_s3.json").write_text(json.dumps(record))
-    write_summary(tmp_path / "out")
-    assert "| forward_s3 | 3 | 2 | " in (tmp_path / "out" / "summary.md").read_text()
-    with pytest.raises(ValueError, match="Sprites hearts"):
-        checkpoint_step_errors(saved("Sprites-v0", {"offset": 4}, "all-shapes"))
+    assert "| forward_s3 | 3 | 2 | " in (out / "summary.md").read_text()
 
 
 def test_supervised_turn_probe_records_r2_at_every_check_and_the_summary_shows_it(tmp_path):
@@ -241,10 +252,10 @@ def test_every_kept_study_run_names_a_candidate_and_every_kept_probe_an_objectiv
     """A kept run can be rerun only while its candidate (or probe objective) is still defined."""
     from pathlib import Path
 
-    from experiments.sprites_study import CANDIDATES, PAIR_DIR, PAIR_OBJECTIVES, STEP_DIR, SUPERVISED_DIR
+    from experiments.sprites_study import CANDIDATES, PAIR_DIR, PAIR_OBJECTIVES, SUPERVISED_DIR
 
     root = Path(__file__).resolve().parents[2] / "results" / "tuning" / "sprites"
-    runs = [p for p in root.iterdir() if p.is_dir() and p.name not in (SUPERVISED_DIR, PAIR_DIR, STEP_DIR)]
+    runs = [p for p in root.iterdir() if p.is_dir() and p.name not in (SUPERVISED_DIR, PAIR_DIR)]
     assert runs
     assert not [p.name for p in runs if p.name.rsplit("-", 1)[0] not in CANDIDATES]
     probes = [json.loads(p.read_text())["objective"] for p in (root / PAIR_DIR).glob("*.json")]
