@@ -512,16 +512,15 @@ def step_table(out: Path) -> str:
         r = json.loads(path.read_text())
         rows.append([r["run"], str(r["seed"]), f"{r['updates']:,}",
                      *(f"{a:.3f}: {_step_cell(e)}" for a, e in zip(r["angles"], r["step_errors"]))])
-    header = ["run", "seed", "updates", *(f"{f}: angle: median (mean, resultant)" for f in FACTORS)]
-    return "\n".join(["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-                     + ["| " + " | ".join(r) + " |" for r in rows])
+    from experiments.tables import table
+
+    return table(["run", "seed", "updates", *(f"{f}: angle: median (mean, resultant)" for f in FACTORS)], rows)
 
 
 def write_step_summary(out: Path) -> str:
     """``out``/summary.md: the step misses of the checkpoints kept in ``out``."""
     table = step_table(out)
-    Path(out).mkdir(parents=True, exist_ok=True)
-    (Path(out) / "summary.md").write_text(
+    _write_markdown(out,
         "# Do the trained planes turn with their factor? (ForwardVAE checkpoints on hearts)\n\n"
         "Written by `python scripts/study_sprites.py --step-errors <run folders>` from each run's checkpoint, after "
         "the run was made (an evaluation: labels read the result only). Per factor: rho's learned angle, then the "
@@ -533,6 +532,11 @@ def write_step_summary(out: Path) -> str:
     return table
 
 
+def _write_markdown(out: Path, text: str) -> None:
+    Path(out).mkdir(parents=True, exist_ok=True)
+    (Path(out) / "summary.md").write_text(text)
+
+
 def _step_cell(miss: dict[str, float] | float) -> str:
     """One factor's step miss; the first runs that recorded it kept the median alone."""
     if isinstance(miss, dict):
@@ -542,8 +546,7 @@ def _step_cell(miss: dict[str, float] | float) -> str:
 
 def write_summary(out: Path) -> str:
     table = summary_table(out)
-    Path(out).mkdir(parents=True, exist_ok=True)
-    (Path(out) / "summary.md").write_text(
+    _write_markdown(out,
         "# The Sprites study (ForwardVAE on hearts, tuning seeds)\n\n"
         "Written by `python scripts/study_sprites.py`; experiments/sprites_study.py says what each column is. "
         "R^2: the labelled probe's fit of the factor from the whole code (orientation: mean of its cosine and sine "
