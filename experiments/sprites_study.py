@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from experiments.learning_study import check_tuning_seeds
+from experiments.tables import table
 
 #: candidate -> ForwardVAE overrides of claim 6's ForwardVAE settings
 CANDIDATES: dict[str, dict[str, Any]] = {
@@ -230,10 +231,20 @@ def orbit_step_errors(code_of: Any, matrices: np.ndarray, bases: int = 6, seed: 
     return out
 
 
-def study_run(candidate: str, seed: int, updates: int, check_every: int) -> dict[str, Any]:
-    """Train one candidate on one tuning seed for ``updates`` and probe the code and the angles at every check."""
+def _factor_angles(agent: Any) -> list[float]:
+    """|rho's angle| of each acted factor's "+" action (one per plane)."""
+    return [round(abs(float(a)), 4) for a in agent.rho.effective_angles().detach().cpu()[::2]]
+
+
+def _agent_step_errors(agent: Any) -> list[dict[str, float]]:
+    """:func:`orbit_step_errors` of a ForwardVAE on hearts: its own encoder on rendered heart frames, its own rho."""
     from flatland_env.worlds.sprites import render_sprites
 
+    return orbit_step_errors(lambda f: agent.encode(render_sprites(f, 64, ("heart",))), agent.action_representations())
+
+
+def study_run(candidate: str, seed: int, updates: int, check_every: int) -> dict[str, Any]:
+    """Train one candidate on one tuning seed for ``updates`` and probe the code and the angles at every check."""
     agent, settings = _agent(candidate, seed)
     frames, factors = probe_frames()
     checks, started = [], time.perf_counter()
@@ -244,11 +255,10 @@ def study_run(candidate: str, seed: int, updates: int, check_every: int) -> dict
             "update": agent.num_steps,
             "pairs_seen": agent.num_steps * agent.config.batch_size,
             "seconds": round(time.perf_counter() - started, 1),
-            "angles": [round(abs(float(a)), 4) for a in agent.rho.effective_angles().detach().cpu()[::2]],
+            "angles": _factor_angles(agent),
             "code_spread": round(float(codes.std(0).mean()), 3),
             "probe": code_probe(codes, factors),
-            "step_errors": orbit_step_errors(lambda f: agent.encode(render_sprites(f, 64, ("heart",))),
-                                             agent.action_representations()),
+            "step_errors": _agent_step_errors(agent),
         })
     return {"candidate": candidate, "seed": seed, "updates": updates, "settings": settings,
             "precision": agent.precision, "targets": [round(float(t), 4) for t in _targets(agent)], "checks": checks}
@@ -477,16 +487,13 @@ def summary_table(out: Path) -> str:
     for name in FACTORS:
         header += [f"{name} angle / target", f"{name} R^2, own plane eta^2"]
     header.append("step miss (rad): median (mean, resultant); scale, orientation, x, y")
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(r) + " |" for r in rows]
-    return "\n".join(lines)
+    return table(header, rows)
 
 
 def checkpoint_step_errors(run_dir: str | Path) -> dict[str, Any]:
     """:func:`orbit_step_errors` of a ForwardVAE run on hearts with offset 4, read from its folder's checkpoint after
     training (an evaluation: labels read the result only)."""
     from agents.forward import ForwardVAE
-    from flatland_env.worlds.sprites import render_sprites
 
     run_dir = Path(run_dir)
     agent = ForwardVAE.load(run_dir / "checkpoint.pt")
@@ -497,13 +504,18 @@ def checkpoint_step_errors(run_dir: str | Path) -> dict[str, Any]:
         if agent.source.env_id != "Sprites-v0" or shapes != ("heart",) or kwargs.get("offset") != 4:
             raise ValueError(f"{run_dir}: the step misses are defined for ForwardVAE on Sprites hearts with offset 4 "
                              f"(--env-kwargs offset 4 shapes heart), got {agent.source.env_id} {dict(kwargs)}")
-        errors = orbit_step_errors(lambda f: agent.encode(render_sprites(f, 64, ("heart",))),
-                                   agent.action_representations())
         return {"run": run_dir.name, "run_dir": str(run_dir), "seed": agent.config.seed, "updates": agent.num_steps,
-                "angles": [round(abs(float(a)), 4) for a in agent.rho.effective_angles().detach().cpu()[::2]],
-                "step_errors": errors}
+                "angles": _factor_angles(agent), "step_errors": _agent_step_errors(agent)}
     finally:
         agent.source.close()
+
+
+#: what the step-miss cells say, in both summaries
+STEP_MISS_ABOUT = ("the signed angle by which each factor's \"+\" action misses the next state's code on the "
+                   "factor's own plane over whole orbits (`orbit_step_errors`), as the median of its size, its "
+                   "circular mean and the resultant length: 0 (+0.00, 1.00) for a plane that turns by rho's angle; a "
+                   "resultant near 1 with a mean away from 0 for one that turns steadily by another angle; a "
+                   "resultant near 0 where its codes scatter along the orbit")
 
 
 def step_table(out: Path) -> str:
@@ -512,24 +524,18 @@ def step_table(out: Path) -> str:
         r = json.loads(path.read_text())
         rows.append([r["run"], str(r["seed"]), f"{r['updates']:,}",
                      *(f"{a:.3f}: {_step_cell(e)}" for a, e in zip(r["angles"], r["step_errors"]))])
-    from experiments.tables import table
-
     return table(["run", "seed", "updates", *(f"{f}: angle: median (mean, resultant)" for f in FACTORS)], rows)
 
 
 def write_step_summary(out: Path) -> str:
     """``out``/summary.md: the step misses of the checkpoints kept in ``out``."""
-    table = step_table(out)
+    rows = step_table(out)
     _write_markdown(out,
         "# Do the trained planes turn with their factor? (ForwardVAE checkpoints on hearts)\n\n"
         "Written by `python scripts/study_sprites.py --step-errors <run folders>` from each run's checkpoint, after "
         "the run was made (an evaluation: labels read the result only). Per factor: rho's learned angle, then the "
-        "step miss (`experiments.sprites_study.orbit_step_errors`): the signed angle by which the factor's \"+\" "
-        "action misses the next state's code on the factor's own plane over whole orbits, as the median of its size, "
-        "its circular mean and the resultant length. 0 (+0.00, 1.00): the plane turns by rho's angle; a resultant "
-        "near 1 with a mean away from 0: it turns steadily by another angle; a resultant near 0: its codes scatter "
-        "along the orbit.\n\n" + table + "\n")
-    return table
+        f"step miss: {STEP_MISS_ABOUT}.\n\n{rows}\n")
+    return rows
 
 
 def _write_markdown(out: Path, text: str) -> None:
@@ -545,18 +551,14 @@ def _step_cell(miss: dict[str, float] | float) -> str:
 
 
 def write_summary(out: Path) -> str:
-    table = summary_table(out)
+    rows = summary_table(out)
     _write_markdown(out,
         "# The Sprites study (ForwardVAE on hearts, tuning seeds)\n\n"
         "Written by `python scripts/study_sprites.py`; experiments/sprites_study.py says what each column is. "
         "R^2: the labelled probe's fit of the factor from the whole code (orientation: mean of its cosine and sine "
-        "fits); eta^2: the share of the factor's own latent plane's variance that the factor explains; step miss: "
-        "the angle by which each factor's action misses its next state's code on the factor's own plane over whole "
-        "orbits, as the median of its size, the circular mean of its sign and the resultant length "
-        "(`orbit_step_errors`: 0 (+0.00, 1.00) for a plane that turns by its learned angle; a resultant near 1 with "
-        "a mean away from 0: a plane turning steadily by another angle).\n\n"
-        f"{table}\n" + _supervised_part(out) + _pair_part(out))
-    return table
+        f"fits); eta^2: the share of the factor's own latent plane's variance that the factor explains; step miss: "
+        f"{STEP_MISS_ABOUT}.\n\n{rows}\n" + _supervised_part(out) + _pair_part(out))
+    return rows
 
 
 def _supervised_part(out: Path) -> str:

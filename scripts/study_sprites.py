@@ -122,7 +122,7 @@ def main(args: Args) -> None:
         names = [r["run"] for r in records]
         if len(set(names)) < len(names):
             raise SystemExit(f"--step-errors: run folders must have distinct names, got {names}")
-        args.step_out.mkdir(parents=True, exist_ok=True)
+        args.step_out.mkdir(parents=True, exist_ok=True)  # the records go in before the summary is written
         for record in records:
             (args.step_out / f"{record['run']}.json").write_text(json.dumps(record, indent=1))
         print(write_step_summary(args.step_out))
