@@ -4,6 +4,7 @@
     python scripts/study_sprites.py --pair-probe equivariance inverse --seeds 0 1 --jobs 2
     python scripts/study_sprites.py --supervised relu --pooled       # the encoder that also sees its maps' maxima
     python scripts/study_sprites.py --step-errors runs/reproduce/claim6/forward-recipe_s10{0,1,2}  # planes' misses
+    python scripts/study_sprites.py --harmonics     # what a heart's frames carry of its turn (exact, no learner)
 
 Each (candidate, seed) trains ForwardVAE on hearts for --updates and, at every check, records the
 learned angles and a labelled probe of what each latent plane holds; runs already kept under
@@ -52,6 +53,11 @@ class Args:
     its plane (experiments.sprites_study.orbit_step_errors) instead of training"""
     step_out: Path = Path("results/claim6/step-errors")
     """where --step-errors keeps one JSON per run and its summary.md"""
+    harmonics: bool = False
+    """instead of training: read the angular harmonics and orbit distances of a heart's frames, exactly over every
+    state (experiments.sprite_harmonics; no learner, no seed)"""
+    harmonics_out: Path = Path("results/claim6/harmonics")
+    """where --harmonics keeps its JSON and summary.md"""
 
 
 def _one(candidate: str, seed: int, updates: int, check_every: int, threads: int, path: str) -> str:
@@ -107,6 +113,15 @@ def main(args: Args) -> None:
     if args.check_every < 1 or args.pair_updates < args.check_every:
         raise SystemExit(f"--check-every must be >= 1 and --pair-updates >= it, got {args.check_every} and "
                          f"{args.pair_updates}")
+
+    if args.harmonics:
+        from experiments.sprite_harmonics import harmonics_summary, write_harmonics
+
+        if args.step_errors or args.supervised or args.pair_probe:
+            raise SystemExit("--harmonics reads the world's frames alone; give it without --step-errors, --supervised "
+                             "or --pair-probe")
+        print(harmonics_summary(write_harmonics(args.harmonics_out)))
+        return
 
     if args.step_errors:
         from experiments.sprites_study import checkpoint_step_errors, write_step_summary
