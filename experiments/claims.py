@@ -349,7 +349,11 @@ def _variant(name: str) -> str:
 
 
 def sprites_factor_rows(m: dict) -> list[list[Any]]:
-    """Per acted factor: matched accuracy of its two actions, learned |angles| and their target 2πk/n, orders."""
+    """Per acted factor: matched accuracy of its two actions, learned |angles|, their target 2πk/n and the nearest
+    faithful angle (any k coprime to the action's cycle order n is a faithful representation of C_n; the target is
+    the image-continuous one), orders."""
+    from vae.groups import nearest_faithful_angle
+
     confusion = np.asarray(get(m, "metrics", "action_estimation", "confusion") or [[0]])
     mapping = get(m, "metrics", "equivariance", "action_map") or []
     if confusion.ndim == 2 and mapping and confusion.shape[1] <= max(mapping):  # latent actions never predicted
@@ -358,6 +362,7 @@ def sprites_factor_rows(m: dict) -> list[list[Any]]:
     table_rows = get(m, "latent_actions") or []
     per_action = get(m, "metrics", "equivariance", "per_action") or {}
     targets = {a["true_action"]: a.get("target") for a in get(m, "acceptance", "angles") or []}
+    cycles = {a.get("name"): a.get("cycle_order") for a in get(m, "metrics", "independence", "actions") or []}
     rows = []
     for f in range(0, len(names), 2):
         pair = [f, f + 1]
@@ -367,9 +372,11 @@ def sprites_factor_rows(m: dict) -> list[list[Any]]:
         angles = [abs(table_rows[mapping[a]]["angle"]) for a in matched]
         orders = [table_rows[mapping[a]].get("realised_order") for a in matched]
         factor = names[f].rstrip("+-")
-        target = targets.get(names[f])
+        target, n = targets.get(names[f]), cycles.get(names[f])
+        nearest = [nearest_faithful_angle(a, n) for a in angles] if n else []
         rows.append([factor, correct / total if total else None, " ".join(f"{a:.3f}" for a in angles),
-                     fmt(target), " ".join(fmt(o) for o in orders) or "-",
+                     fmt(target), " ".join(f"{r['k']} ({r['error']:.3f})" for r in nearest) or "-",
+                     " ".join(fmt(o) for o in orders) or "-",
                      mean_std([per_action.get(names[a]) for a in pair])])
     return rows
 
@@ -384,9 +391,9 @@ def claim6_table(records: dict[str, dict]) -> str:
         for row in sprites_factor_rows(m):
             rows.append([run, get(m, "config", "seed"), *row])
         rows.append([run, get(m, "config", "seed"), "all 8 actions", get(m, "acceptance", "action_accuracy"),
-                     "", "", "", fmt(get(m, "metrics", "equivariance", "relative_error"))])
+                     "", "", "", "", fmt(get(m, "metrics", "equivariance", "relative_error"))])
     header = ["run", "seed", "factor", "matched accuracy", "learned abs. angles (rad)", "target 2πk/n (rad)",
-              "realised orders", "equivariance error"]
+              "nearest faithful k (error)", "realised orders", "equivariance error"]
     extra = []
     for name, rec in ordered:
         m = rec["metrics"]

@@ -109,6 +109,13 @@ CANDIDATES: dict[str, dict[str, Any]] = {
                                                                   "pooled_encoder": True, "distinct": 1000.0,
                                                                   "distinct_margin": 0.2, "gamma": 100.0,
                                                                   "lr_decay_steps": 15000},
+    # the recipe on ellipses alone (orientation order 5 on their frames, target 2*pi/5): a heart's turn is carried
+    # mostly by its third angular harmonic and is found at three steps (sprite_harmonics); an ellipse's by its
+    # second, which is its image-continuous one. Is the turn then found at the target?
+    "ellipse-predicted-relu-pooled-distinct-1000-decay-15000": {"shape": "ellipse", "predicted_recon": 1.0,
+                                                                "activation": "relu", "pooled_encoder": True,
+                                                                "distinct": 1000.0, "distinct_margin": 0.2,
+                                                                "lr_decay_steps": 15000},
     # the recipe with claim 6's whole pair budget (31,000 updates of 32 pairs, under 1M): the orientation finds its
     # plane late (after update 3,000 on the tuning seeds), so does it turn steadily once it has twice the updates?
     "predicted-relu-pooled-distinct-1000-decay-31000": {"predicted_recon": 1.0, "activation": "relu",
@@ -128,11 +135,17 @@ def candidate_settings(candidate: str) -> tuple[dict[str, Any], bool]:
 
     overrides = dict(CANDIDATES[candidate])
     fix = overrides.pop("fix_angles", False)
+    overrides.pop("shape", None)
     return {**_rgrvae_defaults(), **SPRITES_AGENT, "stop_error": 0.0, **overrides}, fix
 
 
+def candidate_shape(candidate: str) -> str:
+    """The one Sprites shape a candidate trains on (hearts unless it says otherwise)."""
+    return CANDIDATES[candidate].get("shape", "heart")
+
+
 def _agent(candidate: str, seed: int):
-    """ForwardVAE on hearts with :func:`candidate_settings`."""
+    """ForwardVAE on the candidate's shape (offset 4, as claim 6) with :func:`candidate_settings`."""
     import torch
 
     from agents.forward import ForwardVAE
@@ -140,7 +153,8 @@ def _agent(candidate: str, seed: int):
     from flatland_env.pairs import PairSourceConfig
     check_tuning_seeds([seed])
     settings, fix = candidate_settings(candidate)
-    agent = ForwardVAE(PairSourceConfig(HEARTS["env_id"], env_kwargs=HEARTS["env_kwargs"]), seed=seed, **settings)
+    world = {**HEARTS["env_kwargs"], "shapes": candidate_shape(candidate)}
+    agent = ForwardVAE(PairSourceConfig(HEARTS["env_id"], env_kwargs=world), seed=seed, **settings)
     if fix:  # told the group: each action's faithful angle, fixed
         with torch.no_grad():
             agent.rho.angles.copy_(torch.as_tensor(_signed_targets(agent.spec), dtype=torch.float32))
@@ -148,14 +162,17 @@ def _agent(candidate: str, seed: int):
     return agent, {**settings, "fix_angles": fix}
 
 
-def probe_frames(n: int = 3000, seed: int | np.random.Generator = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Fresh heart frames with uniformly drawn factors (labelled; for the probes only)."""
-    from flatland_env.worlds.sprites import NUM_ORIENTATIONS, NUM_POSITIONS, NUM_SCALES, render_sprites
+def probe_frames(n: int = 3000, seed: int | np.random.Generator = 0,
+                 shape: str = "heart") -> tuple[np.ndarray, np.ndarray]:
+    """Fresh frames of one shape with uniformly drawn factors (labelled; for the probes only). The orientation is
+    given modulo the shape's period, the turns its frames can tell apart (a heart's: all 40)."""
+    from flatland_env.worlds.sprites import NUM_ORIENTATIONS, NUM_POSITIONS, NUM_SCALES, SHAPE_PERIODS, render_sprites
 
     rng = np.random.default_rng(seed)
     factors = np.stack([np.zeros(n, int), rng.integers(0, NUM_SCALES, n), rng.integers(0, NUM_ORIENTATIONS, n),
                         rng.integers(0, NUM_POSITIONS, n), rng.integers(0, NUM_POSITIONS, n)], 1)
-    return render_sprites(factors, 64, ("heart",)), factors
+    factors[:, 2] %= SHAPE_PERIODS[shape]
+    return render_sprites(factors, 64, (shape,)), factors
 
 
 def plane_eta2(codes: np.ndarray, values: np.ndarray) -> list[float]:
@@ -180,16 +197,14 @@ def factor_r2(codes: np.ndarray, target: np.ndarray, seed: int = 0) -> float:
     return round(float(cross_val_score(model, codes, target, cv=3, scoring="r2").mean()), 3)
 
 
-def code_probe(codes: np.ndarray, factors: np.ndarray) -> dict[str, dict[str, Any]]:
+def code_probe(codes: np.ndarray, factors: np.ndarray, period: int = 40) -> dict[str, dict[str, Any]]:
     """Per acted factor: R^2 from the whole code and eta^2 per plane; orientation as the cosine and sine of its
-    turn (a full turn is 40 orientations), so the wrap is no jump."""
-    from flatland_env.worlds.sprites import NUM_ORIENTATIONS
-
+    turn (``period`` orientations look alike again: 40, a full turn, for a heart), so the wrap is no jump."""
     out = {}
     for i, name in enumerate(FACTORS):
         values = factors[:, i + 1]
         if name == "orientation":
-            turn = 2 * np.pi * values / NUM_ORIENTATIONS
+            turn = 2 * np.pi * values / period
             r2 = round((factor_r2(codes, np.cos(turn)) + factor_r2(codes, np.sin(turn))) / 2, 3)
         else:
             r2 = factor_r2(codes, values.astype(float))
@@ -241,17 +256,20 @@ def _factor_angles(agent: Any) -> list[float]:
     return [round(abs(float(a)), 4) for a in agent.rho.effective_angles().detach().cpu()[::2]]
 
 
-def _agent_step_errors(agent: Any) -> list[dict[str, float]]:
-    """:func:`orbit_step_errors` of a ForwardVAE on hearts: its own encoder on rendered heart frames, its own rho."""
+def _agent_step_errors(agent: Any, shape: str = "heart") -> list[dict[str, float]]:
+    """:func:`orbit_step_errors` of a ForwardVAE on one shape: its own encoder on rendered frames, its own rho."""
     from flatland_env.worlds.sprites import render_sprites
 
-    return orbit_step_errors(lambda f: agent.encode(render_sprites(f, 64, ("heart",))), agent.action_representations())
+    return orbit_step_errors(lambda f: agent.encode(render_sprites(f, 64, (shape,))), agent.action_representations())
 
 
 def study_run(candidate: str, seed: int, updates: int, check_every: int) -> dict[str, Any]:
     """Train one candidate on one tuning seed for ``updates`` and probe the code and the angles at every check."""
+    from flatland_env.worlds.sprites import SHAPE_PERIODS
+
     agent, settings = _agent(candidate, seed)
-    frames, factors = probe_frames()
+    shape = candidate_shape(candidate)
+    frames, factors = probe_frames(shape=shape)
     checks, started = [], time.perf_counter()
     while agent.num_steps < updates:
         agent.learn(min(check_every, updates - agent.num_steps), progress_bar=False)
@@ -262,10 +280,10 @@ def study_run(candidate: str, seed: int, updates: int, check_every: int) -> dict
             "seconds": round(time.perf_counter() - started, 1),
             "angles": _factor_angles(agent),
             "code_spread": round(float(codes.std(0).mean()), 3),
-            "probe": code_probe(codes, factors),
-            "step_errors": _agent_step_errors(agent),
+            "probe": code_probe(codes, factors, SHAPE_PERIODS[shape]),
+            "step_errors": _agent_step_errors(agent, shape),
         })
-    return {"candidate": candidate, "seed": seed, "updates": updates, "settings": settings,
+    return {"candidate": candidate, "seed": seed, "updates": updates, "shape": shape, "settings": settings,
             "precision": agent.precision, "targets": [round(float(t), 4) for t in _targets(agent)], "checks": checks}
 
 
@@ -465,7 +483,13 @@ def _signed_targets(spec: Any) -> list[float]:
 
 
 def _targets(agent: Any) -> list[float]:
-    return [abs(t) for t in _signed_targets(agent.spec)[::2]]
+    """Each factor's |target|: the declared angle, or the frames' where they repeat sooner (an ellipse's turn)."""
+    from agents.training.evaluation import pixel_targets
+
+    on_pixels = pixel_targets(agent.spec)
+    names = agent.spec.action_names
+    return [next(iter(set(on_pixels[names[i]].values()))) if names[i] in on_pixels else abs(t)
+            for i, t in enumerate(_signed_targets(agent.spec)) if i % 2 == 0]
 
 
 def run_path(out: Path, candidate: str, seed: int, updates: int) -> Path:

@@ -199,7 +199,24 @@ def test_a_sprites_factor_row_shows_the_target_angle_of_its_realised_order():
         "latent_actions": [{"angle": -2.09, "realised_order": 3}, {"angle": 2.10, "realised_order": None}],
         "acceptance": {"angles": [{"true_action": a, "target": 2.0944} for a in names]},
     }
-    assert sprites_factor_rows(metrics) == [["scale", 0.95, "2.090 2.100", "2.094", "3 -", "0.020 ± 0.010"]]
+    assert sprites_factor_rows(metrics) == [["scale", 0.95, "2.090 2.100", "2.094", "-", "3 -", "0.020 ± 0.010"]]
+
+
+def test_a_sprites_factor_row_names_the_faithful_angle_nearest_to_a_turn_of_several_steps():
+    """An orientation plane turned three steps of 2*pi/10 per action misses the image-continuous target by 1.26 rad
+    but is a faithful representation of C_10: the row says k = 3 and how far the angle is from 3 * 2*pi/10."""
+    from experiments.claims import sprites_factor_rows
+
+    names = ["orientation-", "orientation+"]
+    metrics = {
+        "metrics": {"action_estimation": {"confusion": [[10, 0], [0, 10]], "action_names": names},
+                    "equivariance": {"action_map": [0, 1], "per_action": {n: 0.02 for n in names}},
+                    "independence": {"actions": [{"name": n, "cycle_order": 10} for n in names]}},
+        "latent_actions": [{"angle": -1.984, "realised_order": None}, {"angle": 1.984, "realised_order": None}],
+        "acceptance": {"angles": [{"true_action": a, "target": 0.6283} for a in names]},
+    }
+    row = sprites_factor_rows(metrics)[0]
+    assert row[:5] == ["orientation", 1.0, "1.984 1.984", "0.628", "3 (0.099) 3 (0.099)"]
 
 
 def test_a_continuous_run_without_rho_is_scored_by_the_equivariance_its_planes_imply():
