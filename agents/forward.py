@@ -39,11 +39,16 @@ class ForwardVAEConfig(LatentActionConfig):
     minimum of the periodic loss (0: gradient descent only; docs/method.md, "Continuous latent actions")"""
     refit_until: int = 2000
     """the last update at which refit_every refits W"""
+    refit_angles_at: int = 0
+    """on a world of cyclic actions (1-step pairs, rotations of latent planes, no change of basis): at this update
+    (the last one, say), set each rho angle to its exact least-squares best given the code, over a labelled batch
+    of the agent's own, where Adam's decayed steps may have left it short (0: never; docs/method.md, "Sprites")"""
 
     def __post_init__(self) -> None:
         super().__post_init__()
         check_int("refit_every", self.refit_every, 0)
         check_int("refit_until", self.refit_until, 0)
+        check_int("refit_angles_at", self.refit_angles_at, 0)
 
 
 class ForwardVAE(LatentActionAgent):
@@ -58,12 +63,20 @@ class ForwardVAE(LatentActionAgent):
     def _check_world(self) -> None:
         """On a continuous torus: only the plane representation, and none of the options that need a finite list
         of latent actions (the label-free stopping rule and error-triggered decay infer one per pair)."""
+        c = self.config
+        k = getattr(getattr(self.source, "config", None), "k", 1)
+        if c.refit_angles_at and not (self.spec.is_discrete and c.group == "planes" and not c.change_of_basis
+                                      and k == 1):
+            raise ValueError(f"refit_angles_at fits each latent action's rotation of its own plane to 1-step pairs of "
+                             f"a world of cyclic actions: it needs --group planes, no --change-of-basis and k = 1, "
+                             f"got group {c.group!r}, change_of_basis {c.change_of_basis}, k {k} on "
+                             f"{self.source.env_id!r}")
         if self.spec.is_discrete:
             if self.config.refit_every:
                 raise ValueError(f"refit_every fits rows of W, which only a continuous world's representation has; on "
                                  f"{self.source.env_id!r} leave it at 0")
             return
-        c, defaults = self.config, self.Config()
+        defaults = self.Config()
         wrong = {name: getattr(c, name) for name in ("group", "structure", "tie_angles", "change_of_basis",
                                                      "angle_init", "stop_error", "lr_decay_error")
                  if getattr(c, name) != getattr(defaults, name)}
@@ -109,7 +122,20 @@ class ForwardVAE(LatentActionAgent):
         due = c.refit_every and self.num_steps % c.refit_every == 0 and self.num_steps <= c.refit_until
         if self.continuous and due:
             self.refit_rows()
+        if c.refit_angles_at and self.num_steps == c.refit_angles_at:
+            self.refit_angles()
         return super().stop_check()
+
+    @torch.no_grad()
+    def refit_angles(self) -> list[dict]:
+        """Set rho's angles to their least-squares best on the agent's own labelled batch (``refit_angles_at``);
+        the changes are kept in ``refits``."""
+        pairs, truth = self.own_pairs(32_452_843)  # supervised: this agent may read the labels
+        z1, z2 = (torch.as_tensor(self.encode(o), device=self.device) for o in (pairs.obs, pairs.next_obs))
+        actions = np.asarray(truth.actions).reshape(len(pairs.obs))  # 1-step pairs: one action each
+        changed = self.rho.refit_angles(z1, z2, torch.as_tensor(actions, device=self.device))
+        self.refits.extend({"update": self.num_steps, **row} for row in changed)
+        return changed
 
     @torch.no_grad()
     def refit_rows(self) -> list[dict]:

@@ -290,6 +290,10 @@ SPRITES_RECIPE = {"activation": "relu", "pooled_encoder": True, "predicted_recon
                   "distinct_margin": 0.2, "stop_error": 0.0, "lr_decay_steps": CLAIM6_RECIPE_UPDATES}
 #: claim 6's models with the recipe, beside the plain rows above
 CLAIM6_RECIPE_MODELS = (("forward-recipe", "forward"), ("rgrvae-recipe", "rgrvae"))
+#: ForwardVAE with the recipe and, at its last update, rho's angles set to their least-squares best given the code
+#: (the tuning runs' angles stayed 0.05-0.1 rad off their codes' mean steps); run on seeds no design has seen
+CLAIM6_REFIT_MODELS = (("forward-recipe-refit", "forward"),)
+CLAIM6_REFIT_SEEDS = (103, 104)
 #: claim 6's thresholds: held-out accuracy at least, largest angle error and relative equivariance error at most
 #: (looser than FlatLand's (a)-(c): Sprites' scale factor moves a small shape by a few pixels)
 SPRITES_THRESHOLDS = (0.95, 0.05, 0.05)
@@ -309,7 +313,10 @@ def claim6_plans(seeds: tuple[int, ...]) -> list[RunPlan]:
                      total_steps=DEFAULT_TOTAL_STEPS) for label, model in CLAIM6_MODELS for s in seeds]
     recipe = [RunPlan(f"{label}_s{s}", model, s, agent={**settings(model), **SPRITES_RECIPE}, data=dict(HEARTS),
                       total_steps=CLAIM6_RECIPE_UPDATES) for label, model in CLAIM6_RECIPE_MODELS for s in seeds]
-    return plain + recipe
+    refit = [RunPlan(f"{label}_s{s}", model, s, data=dict(HEARTS), total_steps=CLAIM6_RECIPE_UPDATES,
+                     agent={**settings(model), **SPRITES_RECIPE, "refit_angles_at": CLAIM6_RECIPE_UPDATES})
+             for label, model in CLAIM6_REFIT_MODELS for s in seeds]
+    return plain + recipe + refit
 
 
 def without_latent_actions(runs: list[dict]) -> bool:
@@ -317,10 +324,31 @@ def without_latent_actions(runs: list[dict]) -> bool:
     return all(m.get("latent_actions") is None for m in runs)
 
 
+def faithful_angle_error(m: dict) -> float | None:
+    """The largest distance of an action's learned |angle| from its nearest faithful angle 2*pi*k/n (k coprime to
+    the action's cycle order n, vae.groups.nearest_faithful_angle), where the target is the k = 1 one."""
+    from vae.groups import nearest_faithful_angle
+
+    cycles = {a.get("name"): a.get("cycle_order") for a in get(m, "metrics", "independence", "actions") or []}
+    rows = get(m, "acceptance", "angles") or []
+    errs = [nearest_faithful_angle(r["abs_angle"], cycles[r["true_action"]])["error"] for r in rows
+            if cycles.get(r["true_action"]) and r.get("abs_angle") is not None and np.isfinite(r["abs_angle"])]
+    return max(errs) if rows and len(errs) == len(rows) else None
+
+
+def sprites_passed_faithful(m: dict) -> bool:
+    """:func:`sprites_passed` with each angle scored against its nearest faithful angle instead of the k = 1 one."""
+    acc, _, eq, _ = acceptance_cells(m)
+    angle_err = faithful_angle_error(m)
+    lo, angle_max, eq_max = SPRITES_THRESHOLDS
+    return None not in (acc, angle_err, eq) and acc >= lo and angle_err <= angle_max and eq <= eq_max
+
+
 def claim6_outcome(records: dict[str, dict]) -> str:
-    """One generated line per model: how many held-out seeds met claim 6's thresholds on hearts, and the values."""
+    """One generated line per model: how many held-out seeds met claim 6's thresholds on hearts, and the values;
+    and how many would with each angle scored against its nearest faithful one (a turn of k coprime steps)."""
     lines = []
-    for label, _ in CLAIM6_MODELS + CLAIM6_RECIPE_MODELS:
+    for label, _ in CLAIM6_MODELS + CLAIM6_RECIPE_MODELS + CLAIM6_REFIT_MODELS:
         runs = [r["metrics"] for name, r in by_seed(records) if _variant(name) == label]
         if not runs:
             continue
@@ -332,6 +360,7 @@ def claim6_outcome(records: dict[str, dict]) -> str:
                          f"{', '.join(str(get(m, 'config', 'seed')) for m in runs)}.")
             continue
         passed = [get(m, "config", "seed") for m in runs if sprites_passed(m)]
+        faithful = [get(m, "config", "seed") for m in runs if sprites_passed_faithful(m)]
         cells = [acceptance_cells(m) for m in runs]
         held_out = all((get(m, "config", "seed") or 0) >= FIRST_REPORT_SEED for m in runs)
         lines.append(f"- **{label}**: {len(passed)} of {len(runs)} {'held-out' if held_out else 'tuning'} seeds met "
@@ -340,7 +369,9 @@ def claim6_outcome(records: dict[str, dict]) -> str:
                      f"{SPRITES_THRESHOLDS[2]}" + (f" (seeds {', '.join(map(str, passed))})" if passed else "")
                      + f"; accuracy {mean_std([c[0] for c in cells])}, largest angle error "
                      f"{mean_std([c[1] for c in cells])}, equivariance error {mean_std([c[2] for c in cells])}, "
-                     f"pairs seen {pairs_summary([pairs_seen(m) for m in runs])}.")
+                     f"pairs seen {pairs_summary([pairs_seen(m) for m in runs])}; scoring each angle against its "
+                     f"nearest faithful angle instead, {len(faithful)} of {len(runs)}"
+                     + (f" (seeds {', '.join(map(str, faithful))})" if faithful else "") + ".")
     return "\n".join(lines)
 
 

@@ -156,6 +156,43 @@ class GroupRepresentation(MatrixRepresentation):
             m = torch.linalg.solve(c, m @ c)
         return m
 
+    @torch.no_grad()
+    def refit_angles(self, z1: torch.Tensor, z2: torch.Tensor, actions: torch.Tensor) -> list[dict]:
+        """Set each rotation's angle to its least-squares best for pairs (z1, z2) taken by latent ``actions``.
+
+        rho(a) turns only a's plane, so min_t sum |R(t) u - v|^2 over a's pairs, (u, v) their codes on that plane
+        as complex numbers, is exact: t = arg sum conj(u) v. Tied planes pool both actions' pairs (a c- pair is a
+        c+ pair read backwards). Gradient descent with a decayed learning rate may leave an angle short of this
+        (docs/method.md, "Sprites"). Returns the actions changed (action, old, new angle); actions with no pairs
+        and other symbols keep theirs. A learned change of basis mixes the planes, so it is refused.
+        """
+        if self.change_of_basis is not None:
+            raise ValueError("refit_angles needs rho's planes in the latent coordinates; a change of basis mixes them")
+        actions = torch.as_tensor(actions, device=z1.device).long()
+        u = torch.complex(z1[:, 0::2].double(), z1[:, 1::2].double())
+        v = torch.complex(z2[:, 0::2].double(), z2[:, 1::2].double())
+        plane = self.plane_of.to(z1.device)[actions]
+        rows = torch.arange(len(actions), device=z1.device)
+        turn = torch.conj(u[rows, plane]) * v[rows, plane]  # each pair's move on its action's plane
+        sums = torch.zeros(self.num_actions, dtype=turn.dtype, device=z1.device).index_add_(0, actions, turn)
+        counts = torch.bincount(actions, minlength=self.num_actions)
+        old = self.effective_angles().detach().clone()
+        new = old.clone()
+        for a, symbol in enumerate(self.action_symbols):
+            if symbol not in CYCLIC:
+                continue
+            total, n = sums[a], counts[a]
+            if self.tied and symbol in ("c+", "c-"):
+                b = int(self.partner[a])
+                total, n = total + torch.conj(sums[b]), n + counts[b]
+            if n > 0 and abs(complex(total)) > 0:
+                new[a] = float(torch.angle(total))
+        # tied, effective = (t_a - t_partner) / 2, and new[partner] = -new[a]: storing the new angles gives them
+        self.angles.copy_(torch.where(self.cyclic_mask, new.to(self.angles), self.angles.detach()))
+        after = self.effective_angles().detach()
+        return [{"action": a, "old": float(old[a]), "new": float(after[a])}
+                for a in range(self.num_actions) if float(after[a]) != float(old[a])]
+
     def penalty(self) -> torch.Tensor:
         """|det - 1| summed over free blocks (0 when there are none)."""
         if not bool(self.free_mask.any()):

@@ -178,3 +178,26 @@ def test_the_continuous_world_suggests_the_refit_to_forward_vae_only():
     config, applied = apply_world_settings(ForwardVAEConfig(refit_every=0), "FlatLandContinuous-v0", {"refit_every"})
     assert config.refit_every == 0  # a flag the user passes wins
     assert apply_world_settings(BetaVAE.Config(), "FlatLandContinuous-v0", set())[1] == {}
+
+
+def test_refit_angles_sets_a_lagging_angle_to_the_codes_turn_and_runs_at_its_update():
+    """The Sprites runs' failure, on exact codes: rho's angle 0.08 rad short of the turn its codes make (Adam's
+    decayed steps left it there). The closing refit sets it to the codes' turn; in training it runs once, at
+    refit_angles_at, and is kept in ``refits``."""
+    from agent_helpers import N, torus_agent
+
+    agent = torus_agent(angle_error=-0.08)
+    agent.refit_angles()
+    np.testing.assert_allclose(np.abs(agent.rho.effective_angles().detach().numpy()), 2 * np.pi * 5 / N, atol=1e-4)
+    trained = tiny_agent("forward", refit_angles_at=2)
+    trained.learn(3, progress_bar=False)
+    assert trained.refits and {r["update"] for r in trained.refits} == {2}
+
+
+def test_refit_angles_is_for_one_step_pairs_of_plane_rotations():
+    with pytest.raises(ValueError, match="refit_angles_at"):
+        tiny_agent("forward", refit_angles_at=-1)
+    with pytest.raises(ValueError, match="refit_angles_at"):
+        tiny_agent("forward", data={"k": 2}, refit_angles_at=5)
+    with pytest.raises(ValueError, match="refit_angles_at"):
+        tiny_agent("forward", change_of_basis=True, refit_angles_at=5)

@@ -275,3 +275,34 @@ def test_a_result_made_by_older_code_is_reported_stale(tmp_path, monkeypatch):
     assert prov.provenance()["dirty"] is True
     subprocess.run([*git, "-C", str(repo), "commit", "-qam", "new"], check=True)
     assert stale_runs(experiment, tmp_path / "results")["rgrvae_s100"].startswith("the code changed since")
+
+
+def test_a_turn_of_three_faithful_steps_passes_claim_6_only_when_scored_against_the_nearest_faithful_angle():
+    """The outcome line's second count: an orientation plane turned three steps of 2*pi/10 (1.89 rad) misses the
+    k = 1 target by 1.26 rad but its nearest faithful angle, 3 * 2*pi/10, by 0.005."""
+    import math
+
+    from experiments.claims import faithful_angle_error, sprites_passed, sprites_passed_faithful
+
+    names = ["orientation-", "orientation+"]
+    metrics = {
+        "metrics": {"independence": {"actions": [{"name": n, "cycle_order": 10} for n in names]}},
+        "acceptance": {"action_accuracy": 0.99, "relative_equivariance_error": 0.03,
+                       "angles": [{"true_action": n, "abs_angle": 1.89, "target": 0.6283, "error": 1.2617}
+                                  for n in names]},
+    }
+    assert abs(faithful_angle_error(metrics) - abs(1.89 - 3 * 2 * math.pi / 10)) < 1e-9
+    assert not sprites_passed(metrics) and sprites_passed_faithful(metrics)
+    metrics["acceptance"]["angles"][0]["abs_angle"] = float("nan")  # an unmatched action: no angle to score
+    assert faithful_angle_error(metrics) is None and not sprites_passed_faithful(metrics)
+
+
+def test_the_refit_row_is_the_recipe_with_the_closing_refit_on_its_own_seeds():
+    from experiments.claims import CLAIM6_RECIPE_UPDATES, CLAIM6_REFIT_SEEDS, claim6_plans
+
+    assert min(CLAIM6_REFIT_SEEDS) > 102  # seeds no design has seen
+    plans = {p.name: p for p in claim6_plans(CLAIM6_REFIT_SEEDS)}
+    seed = CLAIM6_REFIT_SEEDS[0]
+    refit, recipe = plans[f"forward-recipe-refit_s{seed}"], plans[f"forward-recipe_s{seed}"]
+    assert refit.agent == {**recipe.agent, "refit_angles_at": CLAIM6_RECIPE_UPDATES}
+    assert refit.total_steps == CLAIM6_RECIPE_UPDATES and refit.data == recipe.data

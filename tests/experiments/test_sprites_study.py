@@ -133,6 +133,30 @@ def test_claim6_recipe_runs_the_studied_candidate_with_its_budget():
         assert rgrvae.agent[key] == studied[key], key
 
 
+def test_a_candidate_on_ellipses_trains_on_them_and_is_scored_against_their_frames_turn():
+    """An ellipse looks the same after half a turn, so with offset 4 its turn has order 5 on the frames: the study
+    scores its plane against 2*pi/5, probes the turn modulo 20 orientations, and never passes the shape to the agent
+    as a setting."""
+    from experiments.sprites_study import _agent, _targets, candidate_settings, candidate_shape, probe_frames
+
+    name = "ellipse-predicted-relu-pooled-distinct-1000-decay-15000"
+    assert candidate_shape(name) == "ellipse" and candidate_shape("claim6") == "heart"
+    assert "shape" not in candidate_settings(name)[0]
+    agent, _ = _agent(name, 1)
+    try:
+        assert agent.source.config.env_kwargs["shapes"] == "ellipse"
+        np.testing.assert_allclose(_targets(agent), [2 * np.pi / 3, 2 * np.pi / 5, np.pi / 4, np.pi / 4])
+    finally:
+        agent.source.close()
+    frames, factors = probe_frames(200, shape="ellipse")
+    assert factors[:, 2].max() < 20 and frames.shape == (200, 64, 64, 1)
+    from flatland_env.worlds.sprites import render_sprites
+
+    turned = factors.copy()
+    turned[:, 2] += 20  # half a turn: the same frames
+    np.testing.assert_array_equal(render_sprites(turned, 64, ("ellipse",)), frames)
+
+
 def test_step_errors_of_checkpoints_are_kept_and_shown_and_other_worlds_refused(tmp_path, load_script):
     """``--step-errors`` reads trained ForwardVAE checkpoints, keeps their misses and a summary of them; a run on
     another world (here all three shapes) is refused by name, and then nothing is written."""

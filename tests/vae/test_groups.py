@@ -128,3 +128,25 @@ def test_tied_needs_both_directions_and_angle_init_a_finite_angle():
         GroupRepresentation(4, ("c+",), tied=True)
     with pytest.raises(ValueError, match="angle_init"):
         GroupRepresentation(4, angle_init=-1.0)
+
+
+@pytest.mark.parametrize("tied", [True, False])
+def test_refit_angles_recovers_the_turns_that_made_the_codes(tied):
+    """Codes turned by known angles: the closed-form least-squares refit finds them from any start, pooling a tied
+    plane's c+ and c- pairs, and leaves an action with no pairs where it was."""
+    torch.manual_seed(0)
+    rho = GroupRepresentation(6, ("c+", "c-"), tied=tied, angle_init=0.3)
+    true = torch.tensor([2.0, -2.0, 0.7, -0.7, 0.4, -0.4])
+    z1 = torch.randn(500, 6)
+    actions = torch.randint(0, 4, (500,))  # the third plane's actions take no pairs
+    with torch.no_grad():
+        rho.angles.copy_(true)
+        z2 = rho(z1, actions) + 0.01 * torch.randn(500, 6)
+        rho.angles.copy_(torch.tensor([0.3, -0.3, 0.3, -0.3, 0.3, -0.3]))
+    changed = rho.refit_angles(z1, z2, actions)
+    angles = rho.effective_angles().detach()
+    np.testing.assert_allclose(angles[:4].numpy(), true[:4].numpy(), atol=0.01)
+    np.testing.assert_allclose(angles[4:].numpy(), [0.3, -0.3], atol=1e-7)
+    assert {r["action"] for r in changed} == {0, 1, 2, 3}
+    with pytest.raises(ValueError, match="change of basis"):
+        GroupRepresentation(4, change_of_basis=True).refit_angles(z1[:, :4], z2[:, :4], actions)
