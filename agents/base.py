@@ -378,6 +378,10 @@ class BaseAgent:
         """Hook, called after every update: a reason to stop training now, or None (the base agent never stops)."""
         return None
 
+    def finish_training(self) -> None:
+        """Hook, called once a run has trained its whole budget (not when a signal stopped it), before it is saved
+        and evaluated: work due at the end that the last update's :meth:`stop_check` may not have done."""
+
     def _extra_state(self) -> dict[str, Any]:
         """JSON-able state beyond weights and generators that a checkpoint keeps; subclasses add theirs."""
         return {"grad_norms": self.grad_norms, "lr_decay_start": self.lr_decay_start}

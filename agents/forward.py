@@ -68,7 +68,8 @@ class ForwardVAE(LatentActionAgent):
         if c.refit_angles_at and not (self.spec.is_discrete and c.group == "planes" and not c.change_of_basis
                                       and k == 1):
             raise ValueError(f"refit_angles_at fits each latent action's rotation of its own plane to 1-step pairs of "
-                             f"a world of cyclic actions: it needs --group planes, no --change-of-basis and k = 1, "
+                             f"a discrete world of cyclic actions: it needs such a world, --group planes, no "
+                             f"--change-of-basis and k = 1, "
                              f"got group {c.group!r}, change_of_basis {c.change_of_basis}, k {k} on "
                              f"{self.source.env_id!r}")
         if self.spec.is_discrete:
@@ -106,13 +107,15 @@ class ForwardVAE(LatentActionAgent):
         super().__init__(*args, **kwargs)
         #: rows of W that refit_every replaced: update, plane, old and new row
         self.refits: list[dict] = getattr(self, "refits", [])
+        self.angles_refit_update: int | None = getattr(self, "angles_refit_update", None)
 
     def _extra_state(self) -> dict:
-        return {**super()._extra_state(), "refits": self.refits}
+        return {**super()._extra_state(), "refits": self.refits, "angles_refit_update": self.angles_refit_update}
 
     def _load_extra_state(self, state: dict) -> None:
         super()._load_extra_state(state)
         self.refits = list(state.get("refits", []))
+        self.angles_refit_update = state.get("angles_refit_update")
 
     def modules(self):
         return nn.ModuleDict({"vae": self.vae, "rho": self.rho})
@@ -122,9 +125,19 @@ class ForwardVAE(LatentActionAgent):
         due = c.refit_every and self.num_steps % c.refit_every == 0 and self.num_steps <= c.refit_until
         if self.continuous and due:
             self.refit_rows()
-        if c.refit_angles_at and self.num_steps == c.refit_angles_at:
+        if self._angle_refit_due():
             self.refit_angles()
         return super().stop_check()
+
+    def finish_training(self) -> None:
+        """The angle refit, where training ended without an update at or after ``refit_angles_at`` running it (a
+        run resumed from a checkpoint saved at that update)."""
+        if self._angle_refit_due():
+            self.refit_angles()
+
+    def _angle_refit_due(self) -> bool:
+        at = self.config.refit_angles_at
+        return bool(at) and self.angles_refit_update is None and self.num_steps >= at
 
     @torch.no_grad()
     def refit_angles(self) -> list[dict]:
@@ -135,6 +148,7 @@ class ForwardVAE(LatentActionAgent):
         actions = np.asarray(truth.actions).reshape(len(pairs.obs))  # 1-step pairs: one action each
         changed = self.rho.refit_angles(z1, z2, torch.as_tensor(actions, device=self.device))
         self.refits.extend({"update": self.num_steps, **row} for row in changed)
+        self.angles_refit_update = self.num_steps
         return changed
 
     @torch.no_grad()

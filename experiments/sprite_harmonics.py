@@ -14,7 +14,7 @@ frames themselves (no learner, every state of the shape), per scale:
 - *orbit distances*: the mean number of pixels that differ between a frame and the frame j turn actions later,
   j = 1 .. n - 1. A code turning by k steps puts j steps apart at the chord 2 sin(pi k j / n) of its circle.
 
-``scripts/study_sprites.py --harmonics`` writes ``results/claim6/harmonics/`` (one JSON and summary.md).
+``scripts/study_sprites.py --harmonics`` writes ``results/claim6/harmonics/`` (a JSON per shape, summary.md).
 """
 
 from __future__ import annotations
@@ -47,7 +47,8 @@ def angular_harmonics(frames: np.ndarray, ks: tuple[int, ...] = HARMONICS) -> di
 
 
 def phase_residual(moment: np.ndarray, turn: np.ndarray, k: int) -> float:
-    """Mean |phase(moment) - k * turn - offset| (rad, wrapped) for the best constant offset and turning sense."""
+    """Mean |phase(moment) - k * turn - offset| (rad, wrapped), the offset the residuals' circular mean, for the
+    turning sense that gives the smaller value."""
     best = np.inf
     for sense in (1, -1):
         d = np.angle(moment * np.exp(-1j * sense * k * turn))
@@ -100,7 +101,7 @@ def shape_harmonics(shape: str = "heart", offset: int = 4, frame_size: int = 64,
             "per_scale": per_scale}
 
 
-def harmonics_summary(record: dict[str, Any]) -> str:
+def harmonics_summary(record: dict[str, Any], level: str = "#") -> str:
     """Markdown: per scale, each harmonic's size and phase residual, and the orbit distances."""
     ks = sorted(record["per_scale"][0]["harmonics"], key=int)
     head = ["scale", "area (px)"] + [f"k={k}: size, phase residual" for k in ks]
@@ -110,10 +111,9 @@ def harmonics_summary(record: dict[str, Any]) -> str:
     steps = len(record["per_scale"][0]["orbit_distances"])
     dist = table(["scale"] + [f"j={j}" for j in range(1, steps + 1)],
                  [[str(s["scale"])] + [f"{d:.1f}" for d in s["orbit_distances"]] for s in record["per_scale"]])
-    return (f"# The angular harmonics of a {record['shape']}'s frames\n\n"
-            "Regenerate: `python scripts/study_sprites.py --harmonics` (experiments/sprite_harmonics.py). Exact over "
-            f"{record['states_per_scale']:,} states per scale (offset {record['offset']}: the turn action has order "
-            f"{record['order']}); no learner is involved.\n\n"
+    return (f"{level} The angular harmonics of a {record['shape']}'s frames\n\n"
+            f"Exact over {record['states_per_scale']:,} states per scale (offset {record['offset']}: the turn action "
+            f"has order {record['order']} on the frames); no learner is involved.\n\n"
             "Each harmonic k: the mean size of a_k = sum I r^3 e^(i k phi) / sum I r^3 about the frame's centroid "
             "(0 to 1; it turns k times as fast as the shape), and the mean absolute residual of its phase against k "
             "times the turn (rad).\n\n"
@@ -121,10 +121,15 @@ def harmonics_summary(record: dict[str, Any]) -> str:
             "\n\nMean pixels that differ between a frame and the frame j turn actions later:\n\n" + dist + "\n")
 
 
-def write_harmonics(out: Path, shape: str = "heart", offset: int = 4) -> dict[str, Any]:
-    """Compute :func:`shape_harmonics` exactly and keep it under ``out`` (JSON and summary.md)."""
-    record = shape_harmonics(shape, offset)
+def write_harmonics(out: Path, shapes: tuple[str, ...] = ("heart", "ellipse", "square"), offset: int = 4) -> str:
+    """Compute :func:`shape_harmonics` exactly for each shape and keep them under ``out`` (one JSON each and
+    summary.md); returns the summary."""
+    records = [shape_harmonics(shape, offset) for shape in shapes]
     out.mkdir(parents=True, exist_ok=True)
-    (out / f"{shape}-offset-{offset}.json").write_text(json.dumps(record, indent=1))
-    (out / "summary.md").write_text(harmonics_summary(record))
-    return record
+    for record in records:
+        (out / f"{record['shape']}-offset-{offset}.json").write_text(json.dumps(record, indent=1))
+    text = ("# The angular harmonics of Sprites' shapes\n\n"
+            "Regenerate: `python scripts/study_sprites.py --harmonics` (experiments/sprite_harmonics.py).\n\n"
+            + "\n".join(harmonics_summary(r, "##") for r in records))
+    (out / "summary.md").write_text(text)
+    return text

@@ -54,10 +54,10 @@ class Args:
     step_out: Path = Path("results/claim6/step-errors")
     """where --step-errors keeps one JSON per run and its summary.md"""
     harmonics: bool = False
-    """instead of training: read the angular harmonics and orbit distances of a heart's frames, exactly over every
+    """instead of training: read the angular harmonics and orbit distances of each shape's frames, exactly over every
     state (experiments.sprite_harmonics; no learner, no seed)"""
     harmonics_out: Path = Path("results/claim6/harmonics")
-    """where --harmonics keeps its JSON and summary.md"""
+    """where --harmonics keeps one JSON per shape and summary.md"""
 
 
 def _one(candidate: str, seed: int, updates: int, check_every: int, threads: int, path: str) -> str:
@@ -115,12 +115,12 @@ def main(args: Args) -> None:
                          f"{args.pair_updates}")
 
     if args.harmonics:
-        from experiments.sprite_harmonics import harmonics_summary, write_harmonics
+        from experiments.sprite_harmonics import write_harmonics
 
         if args.step_errors or args.supervised or args.pair_probe:
             raise SystemExit("--harmonics reads the world's frames alone; give it without --step-errors, --supervised "
                              "or --pair-probe")
-        print(harmonics_summary(write_harmonics(args.harmonics_out)))
+        print(write_harmonics(args.harmonics_out))
         return
 
     if args.step_errors:

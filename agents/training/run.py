@@ -169,6 +169,10 @@ def train(
     """
     if agent.num_steps > run.total_steps:
         raise ValueError(f"the agent is at update {agent.num_steps}, beyond --total-steps {run.total_steps}")
+    refit_at = getattr(agent.config, "refit_angles_at", 0)
+    if refit_at > run.total_steps:
+        raise ValueError(f"refit_angles_at {refit_at} is beyond --total-steps {run.total_steps}: the refit would "
+                         f"never run; set it to at most --total-steps (the last update, say)")
     run_dir = prepare_dir(run_dir)
     checkpoint = run_dir / CHECKPOINT_NAME
     write_json(run_dir / RUN_NAME, run_record(agent, run, resumed_from))
@@ -190,6 +194,8 @@ def train(
     except KeyboardInterrupt:
         if not stop.requested:
             stop.received = 2  # SIGINT
+    if not stop.requested:
+        agent.finish_training()
     agent.save(checkpoint)
     if stop.requested:
         print(f"interrupted at update {agent.num_steps}; checkpoint saved to {checkpoint}; continue with "

@@ -188,10 +188,28 @@ def test_refit_angles_sets_a_lagging_angle_to_the_codes_turn_and_runs_at_its_upd
 
     agent = torus_agent(angle_error=-0.08)
     agent.refit_angles()
-    np.testing.assert_allclose(np.abs(agent.rho.effective_angles().detach().numpy()), 2 * np.pi * 5 / N, atol=1e-4)
+    theta = 2 * np.pi * 5 / N
+    np.testing.assert_allclose(agent.rho.effective_angles().detach().numpy(), [-theta, theta, -theta, theta],
+                               atol=1e-4)
     trained = tiny_agent("forward", refit_angles_at=2)
     trained.learn(3, progress_bar=False)
-    assert trained.refits and {r["update"] for r in trained.refits} == {2}
+    assert trained.refits and {r["update"] for r in trained.refits} == {2} and trained.angles_refit_update == 2
+
+
+def test_a_refit_due_when_training_stopped_runs_before_the_run_is_saved(tmp_path):
+    """A checkpoint saved at the refit's update (a signal right after it) and resumed with nothing left to train:
+    no update runs stop_check, so the run's end does the refit, once; a refit beyond the budget is refused."""
+    from agents.training.run import RunConfig, train
+
+    agent = tiny_agent("forward", refit_angles_at=2)
+    agent.learn(1, progress_bar=False)
+    agent.num_steps = 2  # as if the signal came at update 2, before its check
+    result = train(agent, RunConfig(total_steps=2, eval_samples=64, progress=False), tmp_path / "run")
+    assert result.agent.angles_refit_update == 2 and {r["update"] for r in result.agent.refits} == {2}
+    result.agent.finish_training()
+    assert {r["update"] for r in result.agent.refits} == {2}  # once
+    with pytest.raises(ValueError, match="refit_angles_at 5 is beyond --total-steps 3"):
+        train(tiny_agent("forward", refit_angles_at=5), RunConfig(total_steps=3, progress=False), tmp_path / "late")
 
 
 def test_refit_angles_is_for_one_step_pairs_of_plane_rotations():
@@ -201,3 +219,5 @@ def test_refit_angles_is_for_one_step_pairs_of_plane_rotations():
         tiny_agent("forward", data={"k": 2}, refit_angles_at=5)
     with pytest.raises(ValueError, match="refit_angles_at"):
         tiny_agent("forward", change_of_basis=True, refit_angles_at=5)
+    with pytest.raises(ValueError, match="refit_angles_at"):
+        tiny_agent("forward", data=CONTINUOUS, refit_angles_at=5)

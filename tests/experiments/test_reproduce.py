@@ -300,9 +300,12 @@ def test_a_turn_of_three_faithful_steps_passes_claim_6_only_when_scored_against_
 def test_the_refit_row_is_the_recipe_with_the_closing_refit_on_its_own_seeds():
     from experiments.claims import CLAIM6_RECIPE_UPDATES, CLAIM6_REFIT_SEEDS, claim6_plans
 
-    assert min(CLAIM6_REFIT_SEEDS) > 102  # seeds no design has seen
     plans = {p.name: p for p in claim6_plans(CLAIM6_REFIT_SEEDS)}
     seed = CLAIM6_REFIT_SEEDS[0]
     refit, recipe = plans[f"forward-recipe-refit_s{seed}"], plans[f"forward-recipe_s{seed}"]
     assert refit.agent == {**recipe.agent, "refit_angles_at": CLAIM6_RECIPE_UPDATES}
     assert refit.total_steps == CLAIM6_RECIPE_UPDATES and refit.data == recipe.data
+    from experiments.claims import CLAIM_SEEDS
+
+    default = [p.name for p in claim6_plans(CLAIM_SEEDS) if p.name.startswith("forward-recipe-refit_")]
+    assert default == [f"forward-recipe-refit_s{s}" for s in CLAIM6_REFIT_SEEDS]  # not on the recipe's seeds

@@ -55,13 +55,12 @@ def test_a_hearts_turn_is_carried_by_its_third_harmonic_far_more_than_by_its_fir
     assert (_residuals(heart, 3) < _residuals(heart, 1)).all()
 
 
-def test_orbit_distances_are_symmetric_and_a_hearts_nearest_turn_is_one_step(readings):
-    """j turns forward and n - j turns forward (= j back) differ by the same pixels, over all states; for the heart one
-    step is the nearest frame of its orbit, three steps a close second."""
-    for record in readings.values():
-        for s in record["per_scale"]:
-            d = s["orbit_distances"]
-            assert len(d) == record["order"] - 1 and d == d[::-1]
+def test_a_hearts_nearest_turn_is_one_step_and_a_squares_two(readings):
+    """In pixels, a heart's nearest frame along its orbit is one step away, three steps a close second; a square
+    (order 5 on its frames, 36 of its 90 degrees per step) is nearest two steps away, 72 = -18 degrees."""
+    for s in readings["square"]["per_scale"]:
+        d = s["orbit_distances"]
+        assert len(d) == 4 and d[1] < d[0]
     for s in readings["heart"]["per_scale"]:
         d = s["orbit_distances"]
         assert d[0] == min(d) and d[2] < d[1]
@@ -71,12 +70,15 @@ def test_harmonics_are_kept_by_the_script_and_bad_inputs_refused(tmp_path, load_
     import experiments.sprite_harmonics as harmonics
 
     monkeypatch.setattr(harmonics, "shape_harmonics",
-                        lambda shape, offset: shape_harmonics(shape, offset, position_stride=16))
+                        lambda shape, offset: shape_harmonics(shape, offset, position_stride=16))  # a quick read
     script = load_script("study_sprites")
     script.main(script.Args(harmonics=True, harmonics_out=tmp_path))
     record = json.loads((tmp_path / "heart-offset-4.json").read_text())
     assert record["shape"] == "heart" and record["position_stride"] == 16
-    assert "| j=1 |" in (tmp_path / "summary.md").read_text()
+    summary = (tmp_path / "summary.md").read_text()
+    assert "| j=1 |" in summary and all(f"## The angular harmonics of a {s}'s frames" in summary
+                                       for s in ("heart", "ellipse", "square"))
+    assert json.loads((tmp_path / "square-offset-4.json").read_text())["order"] == 5
     with pytest.raises(SystemExit, match="--harmonics"):
         script.main(script.Args(harmonics=True, step_errors=[tmp_path]))
     with pytest.raises(ValueError, match="shapes"):
