@@ -300,10 +300,19 @@ CLAIM6_REFIT_SEEDS = (103, 104)
 SPRITES_THRESHOLDS = (0.95, 0.05, 0.05)
 
 
-def sprites_passed(m: dict) -> bool:
-    acc, angle_err, eq, _ = acceptance_cells(m)
+def _meets_sprites_thresholds(acc: float | None, angle_err: float | None, eq: float | None) -> bool:
     lo, angle_max, eq_max = SPRITES_THRESHOLDS
     return None not in (acc, angle_err, eq) and acc >= lo and angle_err <= angle_max and eq <= eq_max
+
+
+def sprites_passed(m: dict) -> bool:
+    acc, angle_err, eq, _ = acceptance_cells(m)
+    return _meets_sprites_thresholds(acc, angle_err, eq)
+
+
+def _cycle_orders(m: dict) -> dict[str, int | None]:
+    """True action name -> the order of the cycle it generates (from the metric suite's independence actions)."""
+    return {a.get("name"): a.get("cycle_order") for a in get(m, "metrics", "independence", "actions") or []}
 
 
 def claim6_plans(seeds: tuple[int, ...]) -> list[RunPlan]:
@@ -331,7 +340,7 @@ def faithful_angle_error(m: dict) -> float | None:
     the action's cycle order n, vae.groups.nearest_faithful_angle), where the target is the k = 1 one."""
     from vae.groups import nearest_faithful_angle
 
-    cycles = {a.get("name"): a.get("cycle_order") for a in get(m, "metrics", "independence", "actions") or []}
+    cycles = _cycle_orders(m)
     rows = get(m, "acceptance", "angles") or []
     errs = [nearest_faithful_angle(r["abs_angle"], cycles[r["true_action"]])["error"] for r in rows
             if cycles.get(r["true_action"]) and r.get("abs_angle") is not None and np.isfinite(r["abs_angle"])]
@@ -341,9 +350,7 @@ def faithful_angle_error(m: dict) -> float | None:
 def sprites_passed_faithful(m: dict) -> bool:
     """:func:`sprites_passed` with each angle scored against its nearest faithful angle instead of the k = 1 one."""
     acc, _, eq, _ = acceptance_cells(m)
-    angle_err = faithful_angle_error(m)
-    lo, angle_max, eq_max = SPRITES_THRESHOLDS
-    return None not in (acc, angle_err, eq) and acc >= lo and angle_err <= angle_max and eq <= eq_max
+    return _meets_sprites_thresholds(acc, faithful_angle_error(m), eq)
 
 
 def claim6_outcome(records: dict[str, dict]) -> str:
@@ -395,7 +402,7 @@ def sprites_factor_rows(m: dict) -> list[list[Any]]:
     table_rows = get(m, "latent_actions") or []
     per_action = get(m, "metrics", "equivariance", "per_action") or {}
     targets = {a["true_action"]: a.get("target") for a in get(m, "acceptance", "angles") or []}
-    cycles = {a.get("name"): a.get("cycle_order") for a in get(m, "metrics", "independence", "actions") or []}
+    cycles = _cycle_orders(m)
     rows = []
     for f in range(0, len(names), 2):
         pair = [f, f + 1]

@@ -216,7 +216,7 @@ def orbit_step_errors(code_of: Any, matrices: np.ndarray, bases: int = 6, seed: 
     """Per acted factor: by what angle the factor's "+" action misses on its own plane, over whole orbits (labels:
     calibration only).
 
-    From ``bases`` random heart states, each factor is stepped by its "+" action (offset 4) around every orbit it
+    From ``bases`` random states of one shape, each factor is stepped by its "+" action (offset 4) around every orbit it
     has; the miss of one step is the signed wrapped angle from rho(+) z to the next state's code z', both on the
     factor's plane. Returns, per factor, the median |miss| (``median``), the circular mean of the signed misses
     (``mean``) and their resultant length (``resultant``, 1: every step misses by the same angle, 0: the misses
@@ -224,7 +224,7 @@ def orbit_step_errors(code_of: Any, matrices: np.ndarray, bases: int = 6, seed: 
     another angle (a sign flip at every step is a turn by pi) misses by the difference at every step (resultant
     near 1); one whose codes scatter along the orbit has a resultant near 0. A plane can hold a factor (eta^2 near
     1) and still miss.
-    ``code_of`` maps heart factor rows (N, 5) to codes (N, L); ``matrices`` are rho's (num_actions, L, L)."""
+    ``code_of`` maps factor rows (N, 5) to codes (N, L); ``matrices`` are rho's (num_actions, L, L)."""
     from flatland_env.worlds.sprites import NUM_ORIENTATIONS, NUM_POSITIONS, NUM_SCALES
 
     sizes, offset = (NUM_SCALES, NUM_ORIENTATIONS, NUM_POSITIONS, NUM_POSITIONS), 4
@@ -484,12 +484,10 @@ def _signed_targets(spec: Any) -> list[float]:
 
 def _targets(agent: Any) -> list[float]:
     """Each factor's |target|: the declared angle, or the frames' where they repeat sooner (an ellipse's turn)."""
-    from agents.training.evaluation import pixel_targets
+    from agents.training.evaluation import angle_target, pixel_targets
 
     on_pixels = pixel_targets(agent.spec)
-    names = agent.spec.action_names
-    return [next(iter(set(on_pixels[names[i]].values()))) if names[i] in on_pixels else abs(t)
-            for i, t in enumerate(_signed_targets(agent.spec)) if i % 2 == 0]
+    return [angle_target(agent.spec, a, on_pixels) for a in range(0, agent.spec.num_actions, 2)]
 
 
 def run_path(out: Path, candidate: str, seed: int, updates: int) -> Path:
@@ -528,9 +526,10 @@ def checkpoint_step_errors(run_dir: str | Path) -> dict[str, Any]:
     agent = ForwardVAE.load(run_dir / "checkpoint.pt")
     try:
         kwargs = agent.source.config.env_kwargs
-        shapes = kwargs.get("shapes")
-        shapes = (shapes,) if isinstance(shapes, str) else tuple(shapes or ())
-        if agent.source.env_id != "Sprites-v0" or shapes != ("heart",) or kwargs.get("offset") != 4:
+        from flatland_env.worlds.sprites import SHAPES, check_shapes
+
+        if (agent.source.env_id != "Sprites-v0" or check_shapes(kwargs.get("shapes", SHAPES)) != ("heart",)
+                or kwargs.get("offset") != 4):
             raise ValueError(f"{run_dir}: the step misses are defined for ForwardVAE on Sprites hearts with offset 4 "
                              f"(--env-kwargs offset 4 shapes heart), got {agent.source.env_id} {dict(kwargs)}")
         return {"run": run_dir.name, "run_dir": str(run_dir), "seed": agent.config.seed, "updates": agent.num_steps,
@@ -582,7 +581,7 @@ def _step_cell(miss: dict[str, float] | float) -> str:
 def write_summary(out: Path) -> str:
     rows = summary_table(out)
     _write_markdown(out,
-        "# The Sprites study (ForwardVAE on hearts, tuning seeds)\n\n"
+        "# The Sprites study (ForwardVAE on hearts, or the shape a candidate names; tuning seeds)\n\n"
         "Written by `python scripts/study_sprites.py`; experiments/sprites_study.py says what each column is. "
         "R^2: the labelled probe's fit of the factor from the whole code (orientation: mean of its cosine and sine "
         f"fits); eta^2: the share of the factor's own latent plane's variance that the factor explains; step miss: "

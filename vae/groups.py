@@ -175,17 +175,15 @@ class GroupRepresentation(MatrixRepresentation):
         rows = torch.arange(len(actions), device=z1.device)
         turn = torch.conj(u[rows, plane]) * v[rows, plane]  # each pair's move on its action's plane
         sums = torch.zeros(self.num_actions, dtype=turn.dtype, device=z1.device).index_add_(0, actions, turn)
-        counts = torch.bincount(actions, minlength=self.num_actions)
         old = self.effective_angles().detach().clone()
         new = old.clone()
         for a, symbol in enumerate(self.action_symbols):
             if symbol not in CYCLIC:
                 continue
-            total, n = sums[a], counts[a]
+            total = sums[a]
             if self.tied and symbol in ("c+", "c-"):
-                b = int(self.partner[a])
-                total, n = total + torch.conj(sums[b]), n + counts[b]
-            if n > 0 and abs(complex(total)) > 0:
+                total = total + torch.conj(sums[int(self.partner[a])])
+            if abs(complex(total)) > 0:  # 0: no pairs (or none that move), the angle stays
                 new[a] = float(torch.angle(total))
         # tied, effective = (t_a - t_partner) / 2, and new[partner] = -new[a]: storing the new angles gives them
         self.angles.copy_(torch.where(self.cyclic_mask, new.to(self.angles), self.angles.detach()))

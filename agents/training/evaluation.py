@@ -49,6 +49,15 @@ def pixel_targets(spec: Any) -> dict[str, dict[str, float]]:
             if any(abs(v) != abs(spec.continuous_angle(spec.action_names.index(name))) for v in per.values())}
 
 
+def angle_target(spec: Any, action: int, on_pixels: dict[str, dict[str, float]]) -> float:
+    """The |angle| an action is scored against: the frames' (``on_pixels``, :func:`pixel_targets`) where they repeat
+    sooner alike in every state, else the world's image-continuous angle ``spec.continuous_angle``."""
+    per = on_pixels.get(spec.action_names[action])
+    if per and len(set(per.values())) == 1:
+        return next(iter(per.values()))
+    return abs(spec.continuous_angle(action))
+
+
 def acceptance(agent: Any, suite: dict) -> dict:
     """The three criteria, read off the suite's results (see module doc).
 
@@ -68,13 +77,11 @@ def acceptance(agent: Any, suite: dict) -> dict:
     for a, name in enumerate(agent.spec.action_names):
         j = int(mapping[a]) if a < len(mapping) and mapping[a] is not None and mapping[a] >= 0 else None
         theta = table[j]["angle"] if j is not None else float("nan")
-        target = abs(agent.spec.continuous_angle(a))
+        target = angle_target(agent.spec, a, on_pixels)
         row = {"true_action": name, "latent_action": j, "abs_angle": abs(theta)}
-        if name in on_pixels:  # the frames repeat before the states: the target is the frames' angle
-            if len(set(on_pixels[name].values())) == 1:
-                target = next(iter(on_pixels[name].values()))
-            else:  # it differs between, e.g., shapes: no one angle is faithful; the declared one stays
-                row["pixel_targets"] = on_pixels[name]
+        if name in on_pixels and len(set(on_pixels[name].values())) > 1:
+            # it differs between, e.g., shapes: no one angle is faithful; the declared one stays
+            row["pixel_targets"] = on_pixels[name]
         err = abs(abs(theta) - target) if np.isfinite(theta) else float("nan")
         angles.append({**row, "target": target, "error": err})
     passed = {
